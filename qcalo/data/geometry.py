@@ -64,8 +64,8 @@ class Geometry:
         return self.axes.index(name_or_index)
 
     def describe(self) -> str:
-        dims = " x ".join(f"{s} {a}" for s, a in zip(self.shape, self.axes, strict=True))
-        return f"{self.name} ({dims}; depth axis '{self.axes[self.depth_axis]}')"
+        dims = ", ".join(f"{a} {s}" for s, a in zip(self.shape, self.axes, strict=True))
+        return f"{self.name} ({dims}; depth axis {self.axes[self.depth_axis]})"
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))

@@ -1,0 +1,237 @@
+"""One shower data set from one or more files, read in chunks, split and shuffled by seed.
+
+`open_showers(paths)` accepts paths and glob patterns and returns a `ShowerData`. Its `split`
+makes train/validation subsets (by fraction, in blocks of rows so reads stay contiguous, or by
+whole files); its `loader` makes a torch DataLoader that streams batches from disk: files larger
+than memory are fine. The shuffle is a pure function of (seed, epoch), so runs are reproducible
+and a resumed run can skip exactly the batches it had already seen.
+"""
+
+from __future__ import annotations
+
+import glob
+import math
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, IterableDataset, get_worker_info
+
+from qcalo.data.formats import ShowerFile, open_shower_file
+from qcalo.data.geometry import Geometry
+from qcalo.data.transforms import Pipeline
+from qcalo.errors import ConfigError, DataError
+
+
+def expand_paths(paths: str | Path | Sequence[str | Path]) -> list[Path]:
+    """Paths and glob patterns, in the order given, each pattern's matches sorted."""
+    items = [paths] if isinstance(paths, str | Path) else list(paths)
+    if not items:
+        raise ConfigError("no shower files given")
+    out: list[Path] = []
+    for item in items:
+        text = str(item)
+        if glob.has_magic(text):
+            matches = sorted(glob.glob(text))
+            if not matches:
+                raise DataError(text, "no file matches this pattern")
+            out.extend(Path(m) for m in matches)
+        else:
+            out.append(Path(text))
+    return out
+
+
+@dataclass
+class ShowerData:
+    """A data set: files plus, per file, which rows belong to it (None: all)."""
+
+    files: list[ShowerFile]
+    rows: list[np.ndarray | None]
+
+    @property
+    def geometry(self) -> Geometry:
+        return self.files[0].geometry
+
+    @property
+    def layouts(self) -> list[str]:
+        return sorted({f.layout for f in self.files})
+
+    def _mask(self, i: int) -> np.ndarray:
+        r = self.rows[i]
+        return np.ones(self.files[i].n, bool) if r is None else r
+
+    def __len__(self) -> int:
+        return sum(f.n if r is None else int(r.sum()) for f, r in zip(self.files, self.rows, strict=True))
+
+    @property
+    def energy(self) -> np.ndarray:
+        """Primary energies (GeV) of the selected showers, in file order."""
+        return np.concatenate([f.energy[self._mask(i)] for i, f in enumerate(self.files)])
+
+    def split(
+        self, val_fraction: float = 0.1, by: str = "fraction", seed: int = 0, block: int = 64
+    ) -> tuple[ShowerData, ShowerData]:
+        """(train, validation). 'fraction': random blocks of `block` rows from every file;
+        'file': whole files, at least one each side."""
+        if not 0.0 < val_fraction < 1.0:
+            raise ConfigError(f"val_fraction must be in (0, 1), got {val_fraction}")
+        rng = np.random.default_rng(seed)
+        if by == "file":
+            if len(self.files) < 2:
+                raise ConfigError("split by file needs at least two files; use by='fraction'")
+            n_val = min(max(1, round(val_fraction * len(self.files))), len(self.files) - 1)
+            val_idx = set(rng.permutation(len(self.files))[:n_val].tolist())
+            train_idx = [i for i in range(len(self.files)) if i not in val_idx]
+            return self._subset(train_idx), self._subset(sorted(val_idx))
+        if by != "fraction":
+            raise ConfigError(f"split by '{by}': expected 'fraction' or 'file'")
+        train_rows, val_rows = [], []
+        for i, f in enumerate(self.files):
+            mask = self._mask(i)
+            n_blocks = math.ceil(f.n / block)
+            n_val = round(val_fraction * n_blocks)
+            val_blocks = np.zeros(n_blocks, bool)
+            val_blocks[rng.permutation(n_blocks)[:n_val]] = True
+            in_val = np.repeat(val_blocks, block)[: f.n]
+            train_rows.append(mask & ~in_val)
+            val_rows.append(mask & in_val)
+        train, val = ShowerData(self.files, train_rows), ShowerData(self.files, val_rows)
+        if len(train) == 0 or len(val) == 0:
+            raise ConfigError(f"split of {len(self)} showers with val_fraction={val_fraction} "
+                              f"and block={block} leaves one side empty")
+        return train, val
+
+    def _subset(self, file_indices: list[int]) -> ShowerData:
+        return ShowerData([self.files[i] for i in file_indices], [self.rows[i] for i in file_indices])
+
+    def chunks(self, chunk_rows: int = 1024) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """(cells, primary energy) of the selected showers, in file order, chunk by chunk."""
+        for i, f in enumerate(self.files):
+            mask = self._mask(i)
+            for start in range(0, f.n, chunk_rows):
+                stop = min(start + chunk_rows, f.n)
+                keep = mask[start:stop]
+                if keep.any():
+                    cells = f.read(start, stop)
+                    yield cells[keep], f.energy[start:stop][keep]
+
+    def read(self, limit: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """All selected showers (or the first `limit`) in memory: (cells, primary energy)."""
+        cells, energy, n = [], [], 0
+        for c, e in self.chunks():
+            if limit is not None:
+                c, e = c[: limit - n], e[: limit - n]
+            cells.append(c)
+            energy.append(e)
+            n += len(e)
+            if limit is not None and n >= limit:
+                break
+        return np.concatenate(cells), np.concatenate(energy)
+
+    def stream(self, batch_size: int = 64, **kwargs) -> ShowerStream:
+        return ShowerStream(self, batch_size=batch_size, **kwargs)
+
+    def loader(self, batch_size: int = 64, num_workers: int = 0, **kwargs) -> DataLoader:
+        """A DataLoader yielding (cells, energy) float32 tensor batches; see ShowerStream."""
+        return DataLoader(self.stream(batch_size, **kwargs), batch_size=None,
+                          num_workers=num_workers, persistent_workers=False)
+
+
+def open_showers(
+    paths: str | Path | Sequence[str | Path], geometry: str | Geometry | None = None
+) -> ShowerData:
+    """Open files (or globs) as one data set; all must share one geometry."""
+    files = [open_shower_file(p, geometry) for p in expand_paths(paths)]
+    first = files[0]
+    for f in files[1:]:
+        if f.geometry.shape != first.geometry.shape or f.geometry.depth_axis != first.geometry.depth_axis:
+            raise DataError(f.path, f"has geometry {f.geometry.describe()}; expected "
+                            f"{first.geometry.describe()} like {first.path}")
+    return ShowerData(files, [None] * len(files))
+
+
+class ShowerStream(IterableDataset):
+    """Batches of (cells, energy) tensors streamed from disk.
+
+    Shuffling: the order of chunks (`chunk_rows` contiguous rows of one file) is permuted, then
+    the rows of `buffer_chunks` consecutive chunks are permuted together; both by
+    `np.random.default_rng([seed, epoch])`. With several DataLoader workers, worker w reads every
+    num_workers-th window; the batches are then reproducible for a given worker count, and
+    `set_epoch(epoch, start_batch)` (resuming mid-epoch) is exact with the default of no workers.
+    """
+
+    def __init__(
+        self,
+        data: ShowerData,
+        batch_size: int = 64,
+        shuffle: bool = True,
+        seed: int = 0,
+        transforms: Pipeline | Sequence | None = None,
+        chunk_rows: int = 1024,
+        buffer_chunks: int = 4,
+        drop_last: bool = False,
+    ):
+        if batch_size <= 0 or chunk_rows <= 0 or buffer_chunks <= 0:
+            raise ConfigError("batch_size, chunk_rows and buffer_chunks must be positive")
+        self.data, self.batch_size, self.shuffle, self.seed = data, batch_size, shuffle, seed
+        self.transforms = transforms if isinstance(transforms, Pipeline) else Pipeline(transforms or ())
+        self.chunk_rows, self.buffer_chunks, self.drop_last = chunk_rows, buffer_chunks, drop_last
+        self.epoch, self.start_batch = 0, 0
+
+    def set_epoch(self, epoch: int, start_batch: int = 0) -> None:
+        """Choose the epoch's shuffle and skip its first `start_batch` batches (for resuming)."""
+        self.epoch, self.start_batch = int(epoch), int(start_batch)
+
+    def __len__(self) -> int:
+        n = len(self.data)
+        return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
+
+    def _windows(self) -> list[list[tuple[int, np.ndarray]]]:
+        """The epoch's plan: windows of (file index, selected row indices), rows in read order."""
+        chunks = []
+        for i, f in enumerate(self.data.files):
+            mask = self.data._mask(i)
+            for start in range(0, f.n, self.chunk_rows):
+                idx = np.flatnonzero(mask[start : start + self.chunk_rows]) + start
+                if idx.size:
+                    chunks.append((i, idx))
+        rng = np.random.default_rng([self.seed, self.epoch])
+        if self.shuffle:
+            chunks = [chunks[j] for j in rng.permutation(len(chunks))]
+        return [chunks[k : k + self.buffer_chunks] for k in range(0, len(chunks), self.buffer_chunks)]
+
+    def _batches(self, worker: int = 0, n_workers: int = 1) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        rng = np.random.default_rng([self.seed, self.epoch, 1])
+        skip_rows = self.start_batch * self.batch_size
+        cells_left, energy_left = None, None
+        for w, window in enumerate(self._windows()):
+            n_window = sum(idx.size for _, idx in window)
+            order = rng.permutation(n_window) if self.shuffle else np.arange(n_window)
+            if w % n_workers != worker:
+                continue
+            if skip_rows >= n_window:  # a resumed epoch: this window was consumed already
+                skip_rows -= n_window
+                continue
+            cells = np.concatenate([self.data.files[i].read(idx[0], idx[-1] + 1)[idx - idx[0]]
+                                    for i, idx in window])
+            energy = np.concatenate([self.data.files[i].energy[idx] for i, idx in window])
+            cells, energy = cells[order][skip_rows:], energy[order][skip_rows:]
+            skip_rows = 0
+            if cells_left is not None:
+                cells, energy = np.concatenate([cells_left, cells]), np.concatenate([energy_left, energy])
+            n_full = len(energy) // self.batch_size * self.batch_size
+            for k in range(0, n_full, self.batch_size):
+                yield cells[k : k + self.batch_size], energy[k : k + self.batch_size]
+            cells_left, energy_left = cells[n_full:], energy[n_full:]
+        if cells_left is not None and len(energy_left) and not self.drop_last:
+            yield cells_left, energy_left
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        info = get_worker_info()
+        worker, n_workers = (0, 1) if info is None else (info.id, info.num_workers)
+        for cells, energy in self._batches(worker, n_workers):
+            c, e = self.transforms.forward(torch.from_numpy(cells),
+                                           torch.from_numpy(energy.astype(np.float32)))
+            yield c, e

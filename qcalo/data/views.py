@@ -1,0 +1,95 @@
+"""Reduced views of showers, defined once for models and metrics alike.
+
+Every function takes a batch (numpy array or torch tensor) of shape (N, *geometry.shape) and
+returns the same kind of object. Re-binning splits each source bin over the target bins in
+proportion to their overlap, so energy is conserved for any k (25 layers into 8 pixels too).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+
+from qcalo.data.geometry import Geometry
+from qcalo.errors import ConfigError
+
+
+@lru_cache(maxsize=64)
+def rebin_matrix(n_in: int, n_out: int) -> np.ndarray:
+    """(n_in, n_out) matrix M with rows summing to 1: profile @ M is the profile in n_out bins."""
+    if n_in <= 0 or n_out <= 0:
+        raise ConfigError(f"rebin: bin counts must be positive, got {n_in} -> {n_out}")
+    edges_in = np.linspace(0.0, 1.0, n_in + 1)
+    edges_out = np.linspace(0.0, 1.0, n_out + 1)
+    lo = np.maximum(edges_in[:-1, None], edges_out[None, :-1])
+    hi = np.minimum(edges_in[1:, None], edges_out[None, 1:])
+    m = np.clip(hi - lo, 0.0, None) * n_in
+    m.setflags(write=False)
+    return m
+
+
+def rebin(profile: Any, bins: int | None) -> Any:
+    """Re-bin the last axis of `profile` to `bins` bins (None: unchanged)."""
+    n_in = profile.shape[-1]
+    if bins is None or bins == n_in:
+        return profile
+    m = rebin_matrix(n_in, int(bins))
+    if isinstance(profile, np.ndarray):
+        return profile @ m.astype(profile.dtype, copy=False)
+    import torch
+
+    return profile @ torch.as_tensor(m, dtype=profile.dtype, device=profile.device)
+
+
+def _check(cells: Any, geometry: Geometry) -> None:
+    if tuple(cells.shape[1:]) != geometry.shape:
+        raise ConfigError(
+            f"showers of shape {tuple(cells.shape[1:])} do not match geometry {geometry.describe()}"
+        )
+
+
+def _sum_except(cells: Any, keep: int) -> Any:
+    axes = tuple(i + 1 for i in range(cells.ndim - 1) if i != keep)
+    return cells.sum(axis=axes)
+
+
+def longitudinal_profile(cells: Any, geometry: Geometry, bins: int | None = None) -> Any:
+    """Energy per layer (sum over the transverse axes), shape (N, n_layers or bins)."""
+    _check(cells, geometry)
+    return rebin(_sum_except(cells, geometry.depth_axis), bins)
+
+
+def transverse_profile(
+    cells: Any, geometry: Geometry, axis: str | int, bins: int | None = None
+) -> Any:
+    """Energy along one transverse axis (sum over all others), shape (N, size or bins)."""
+    _check(cells, geometry)
+    index = geometry.axis(axis)
+    if index == geometry.depth_axis:
+        raise ConfigError(f"transverse_profile: '{geometry.axes[index]}' is the depth axis")
+    return rebin(_sum_except(cells, index), bins)
+
+
+def total_energy(cells: Any, geometry: Geometry) -> Any:
+    """Deposited energy per shower, shape (N,)."""
+    _check(cells, geometry)
+    return cells.reshape(cells.shape[0], -1).sum(axis=1)
+
+
+def reduced_view(
+    cells: Any,
+    geometry: Geometry,
+    kind: str = "longitudinal",
+    bins: int | None = 8,
+    axis: str | int | None = None,
+) -> Any:
+    """The view named in configs: 'longitudinal' or 'transverse' (with `axis`), re-binned."""
+    if kind == "longitudinal":
+        return longitudinal_profile(cells, geometry, bins)
+    if kind == "transverse":
+        if axis is None:
+            axis = geometry.transverse_axes[0]
+        return transverse_profile(cells, geometry, axis, bins)
+    raise ConfigError(f"reduced view '{kind}': expected 'longitudinal' or 'transverse'")
