@@ -36,8 +36,10 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def builtin_dataset(n: int = DEFAULT_N, seed: int = DEFAULT_SEED, progress: bool = True) -> Path:
+def builtin_dataset(n: int | None = None, seed: int | None = None, progress: bool = True) -> Path:
     """Path of the built-in data set (n showers, flat 2-500 GeV), simulating it if needed."""
+    n = DEFAULT_N if n is None else n
+    seed = DEFAULT_SEED if seed is None else seed
     path = cache_dir() / f"builtin-v{SIM_VERSION}-n{n}-seed{seed}.h5"
     digest = path.with_name(path.name + ".sha256")
     if path.exists() and digest.exists():

@@ -114,8 +114,9 @@ def open_shower_file(path: str | Path, geometry: str | Geometry | None = None) -
         raise
     except (OSError, RuntimeError, KeyError, ValueError) as exc:
         raise DataError(path, f"cannot be read as HDF5 ({exc}); the file may be truncated") from None
-    hint = difflib.get_close_matches("ECAL", keys, 1, 0.5) or difflib.get_close_matches(
-        "showers", keys, 1, 0.5)
+    lower = {k.lower(): k for k in keys}
+    hint = [want for want in ("ECAL", "showers")
+            if difflib.get_close_matches(want.lower(), list(lower), 1, 0.6)]
     did_you_mean = f" (did you mean '{hint[0]}'?)" if hint else ""
     raise DataError(path, f"no shower dataset: expected 'ECAL' (3DGAN) or 'showers' + "
                     f"'incident_energies' (CaloChallenge); found {keys}{did_you_mean}")

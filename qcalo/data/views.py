@@ -40,7 +40,7 @@ def rebin(profile: Any, bins: int | None) -> Any:
         return profile @ m.astype(profile.dtype, copy=False)
     import torch
 
-    return profile @ torch.as_tensor(m, dtype=profile.dtype, device=profile.device)
+    return profile @ torch.tensor(m, dtype=profile.dtype, device=profile.device)
 
 
 def _check(cells: Any, geometry: Geometry) -> None:

@@ -1,0 +1,84 @@
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+from qcalo.data.geometry import ecal_3dgan, parse_geometry
+from qcalo.data.transforms import Pipeline, parse_transform
+from qcalo.data.views import (longitudinal_profile, rebin, rebin_matrix, reduced_view, total_energy,
+                              transverse_profile)
+from qcalo.errors import ConfigError
+
+cells_st = arrays(np.float64, (4, 6), elements=st.floats(0, 1e3))
+
+
+@settings(max_examples=50, deadline=None)
+@given(cells=cells_st, power=st.floats(0.2, 3), scale=st.floats(1e-2, 1e3))
+def test_pipeline_inverts_numpy_and_torch(cells, power, scale):
+    p = Pipeline([f"cells.power={power}", f"energy.scale={scale}", f"cells.scale={scale}"])
+    energy = np.linspace(2, 500, 4)
+    c, e = p.forward(cells, energy)
+    back_c, back_e = p.inverse(c, e)
+    np.testing.assert_allclose(back_c, cells, rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(back_e, energy, rtol=1e-12)
+    tc, te = p.forward(torch.tensor(cells), torch.tensor(energy))
+    np.testing.assert_allclose(tc.numpy(), c, rtol=1e-12)
+
+
+def test_threshold_zeroes_small_cells_and_mapping_specs():
+    p = Pipeline([{"on": "cells", "name": "threshold", "value": 1e-3}])
+    c, _ = p.forward(np.array([0.0, 5e-4, 2e-3]), None)
+    np.testing.assert_array_equal(c, [0.0, 0.0, 2e-3])
+    assert p.specs() == ["cells.threshold=0.001"]
+
+
+@pytest.mark.parametrize("spec", ["cells.power", "cell.power=2", "cells.sqrt=2", "cells.power=-1",
+                                  "energy.scale=abc"])
+def test_bad_transform_specs(spec):
+    with pytest.raises(ConfigError, match="transform"):
+        parse_transform(spec)
+
+
+@settings(max_examples=50, deadline=None)
+@given(n_in=st.integers(1, 60), n_out=st.integers(1, 60))
+def test_rebin_conserves_energy(n_in, n_out):
+    m = rebin_matrix(n_in, n_out)
+    np.testing.assert_allclose(m.sum(axis=1), 1.0)
+    prof = np.random.default_rng(n_in).random((3, n_in))
+    np.testing.assert_allclose(rebin(prof, n_out).sum(axis=1), prof.sum(axis=1))
+
+
+def test_rebin_25_layers_to_8_pixels():
+    m = rebin_matrix(25, 8)
+    # pixel 0 covers layers [0, 3.125): layers 0-2 whole and an eighth of layer 3
+    np.testing.assert_allclose(m[:4, 0], [1, 1, 1, 0.125])
+    np.testing.assert_allclose(m[3, 1], 0.875)
+
+
+def test_views_match_hand_sums_numpy_and_torch(small_showers):
+    cells, _ = small_showers
+    g = ecal_3dgan()
+    c = cells[:10]
+    np.testing.assert_allclose(longitudinal_profile(c, g), c.sum(axis=(1, 2)), rtol=1e-5)
+    np.testing.assert_allclose(transverse_profile(c, g, "x"), c.sum(axis=(2, 3)), rtol=1e-5)
+    np.testing.assert_allclose(transverse_profile(c, g, "y", bins=5), c.sum(axis=(1, 3)) @ rebin_matrix(25, 5),
+                               rtol=1e-5)
+    np.testing.assert_allclose(total_energy(c, g), c.sum(axis=(1, 2, 3)), rtol=1e-5)
+    t = torch.from_numpy(c)
+    pixels = reduced_view(t, g, "longitudinal", bins=8)
+    assert isinstance(pixels, torch.Tensor) and pixels.shape == (10, 8)
+    np.testing.assert_allclose(pixels.numpy(), longitudinal_profile(c, g, 8), rtol=1e-5)
+    np.testing.assert_allclose(pixels.sum(1).numpy(), total_energy(c, g), rtol=1e-5)
+
+
+def test_views_follow_the_geometry_depth_axis():
+    g = parse_geometry("calochallenge-2")
+    c = np.zeros((1, 45, 16, 9))
+    c[0, 30, 2, 1] = 1.0
+    assert longitudinal_profile(c, g).shape == (1, 45) and longitudinal_profile(c, g)[0, 30] == 1
+    with pytest.raises(ConfigError, match="depth axis"):
+        transverse_profile(c, g, "layer")
+    with pytest.raises(ConfigError, match="do not match geometry"):
+        longitudinal_profile(np.zeros((1, 25, 25, 25)), g)
