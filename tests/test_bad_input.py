@@ -5,8 +5,8 @@ import sys
 
 import numpy as np
 import pytest
-
 from conftest import write_h5
+
 from qcalo.data.dataset import open_showers
 from qcalo.errors import DataError
 
@@ -25,13 +25,20 @@ CASES = {
     "wrong target": (dict(ECAL=GOOD, target=np.ones((3, 1))), "target", "column 1"),
     "energy shape": (dict(ECAL=GOOD, energy=np.ones((3, 2))), "energy", r"expected \(N,\) or \(N, 1\)"),
     "N mismatch": (dict(ECAL=GOOD, energy=np.ones(4)), "energy", "4 primary energies but the showers are 3"),
-    "zero energy": (dict(ECAL=GOOD, energy=np.array([10.0, 0.0, 5.0])), "energy", "row 1 has primary energy 0"),
+    "zero energy": (
+        dict(ECAL=GOOD, energy=np.array([10.0, 0.0, 5.0])),
+        "energy",
+        "row 1 has primary energy 0",
+    ),
     "negative energy": (dict(ECAL=GOOD, energy=np.array([10.0, 1, -5])), "energy", "row 2"),
     "nan energy": (dict(ECAL=GOOD, energy=np.array([np.nan, 1, 5])), "energy", "row 0"),
     "no showers": (dict(ECAL=np.zeros((0, 25, 25, 25)), energy=np.zeros(0)), "ECAL", "no showers"),
     "cc missing energies": (dict(showers=np.ones((2, 6480))), "incident_energies", "MeV"),
-    "cc wrong rank": (dict(showers=np.ones((2, 45, 144)), incident_energies=np.ones((2, 1))), "showers",
-                      "rank 2"),
+    "cc wrong rank": (
+        dict(showers=np.ones((2, 45, 144)), incident_energies=np.ones((2, 1))),
+        "showers",
+        "rank 2",
+    ),
 }
 
 
@@ -47,8 +54,9 @@ def test_bad_datasets(tmp_path, case):
         assert f"dataset '{dataset}'" in str(info.value)
 
 
-@pytest.mark.parametrize("value, message", [(np.nan, "NaN or inf"), (np.inf, "NaN or inf"),
-                                            (-1e-3, "negative energy")])
+@pytest.mark.parametrize(
+    "value, message", [(np.nan, "NaN or inf"), (np.inf, "NaN or inf"), (-1e-3, "negative energy")]
+)
 def test_bad_cell_values_found_when_read(tmp_path, value, message):
     cells = GOOD.copy()
     cells[2, 3, 4, 5] = value
@@ -62,8 +70,12 @@ def test_not_hdf5_empty_missing_truncated(tmp_path, sim_file):
     (tmp_path / "empty.h5").write_bytes(b"")
     raw = sim_file.read_bytes()
     (tmp_path / "cut.h5").write_bytes(raw[: len(raw) // 2])
-    expectations = {"text.h5": "not an HDF5 file", "empty.h5": "empty", "missing.h5": "no such file",
-                    "cut.h5": "truncated"}
+    expectations = {
+        "text.h5": "not an HDF5 file",
+        "empty.h5": "empty",
+        "missing.h5": "no such file",
+        "cut.h5": "truncated",
+    }
     for name, message in expectations.items():
         with pytest.raises(DataError, match=message) as info:
             open_showers(tmp_path / name).read()
@@ -77,8 +89,9 @@ def test_glob_without_matches(tmp_path):
 
 def test_command_line_prints_one_line_and_exits_2(tmp_path):
     path = bad(tmp_path, ECAL=GOOD, energy=np.ones(4))
-    proc = subprocess.run([sys.executable, "-m", "qcalo.data.inspect", str(path)],
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "qcalo.data.inspect", str(path)], capture_output=True, text=True
+    )
     assert proc.returncode == 2
     assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
     assert str(path) in proc.stderr and "dataset 'energy'" in proc.stderr

@@ -32,10 +32,25 @@ def test_inspect_without_files_shows_builtin(tmp_path, monkeypatch, capsys):
 
 def test_inspect_cli_fixed_energies(tmp_path):
     out = tmp_path / "fixed.h5"
-    subprocess.run([sys.executable, "-m", "qcalo.data.simulate", "--energies", "10", "100", "--n", "20",
-                    "--out", str(out), "--quiet"], check=True)
-    proc = subprocess.run([sys.executable, "-m", "qcalo.data.inspect", str(out)], capture_output=True,
-                          text=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "qcalo.data.simulate",
+            "--energies",
+            "10",
+            "100",
+            "--n",
+            "20",
+            "--out",
+            str(out),
+            "--quiet",
+        ],
+        check=True,
+    )
+    proc = subprocess.run(
+        [sys.executable, "-m", "qcalo.data.inspect", str(out)], capture_output=True, text=True
+    )
     assert proc.returncode == 0, proc.stderr
     assert "fixed energies" in proc.stdout and "40 showers" in proc.stdout
     rows = [line for line in proc.stdout.splitlines() if line.strip().startswith(("10 ", "100 "))]

@@ -34,8 +34,16 @@ def test_fraction_split_is_disjoint_complete_and_seeded(data):
 
 def test_file_split(tmp_path, small_showers):
     cells, energy = small_showers
-    paths = [write_showers(tmp_path / f"f{k}.h5", cells[10 * k : 10 * k + 10], energy[10 * k : 10 * k + 10],
-                           ecal_3dgan(), "tests") for k in range(5)]
+    paths = [
+        write_showers(
+            tmp_path / f"f{k}.h5",
+            cells[10 * k : 10 * k + 10],
+            energy[10 * k : 10 * k + 10],
+            ecal_3dgan(),
+            "tests",
+        )
+        for k in range(5)
+    ]
     train, val = open_showers(paths).split(0.4, by="file", seed=0)
     assert len(train.files) == 3 and len(val.files) == 2
     assert {f.path for f in train.files}.isdisjoint({f.path for f in val.files})

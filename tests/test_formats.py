@@ -2,8 +2,8 @@
 
 import numpy as np
 import pytest
-
 from conftest import write_h5
+
 from qcalo.data.dataset import open_showers
 from qcalo.data.formats import open_shower_file
 from qcalo.data.geometry import ecal_3dgan, parse_geometry
@@ -64,8 +64,13 @@ def test_calochallenge_geometry_given_by_user(tmp_path):
 def test_several_files_and_glob_form_one_dataset(tmp_path, small_showers):
     cells, energy = small_showers
     for k in range(3):
-        write_showers(tmp_path / f"part{k}.h5", cells[k * 50 : (k + 1) * 50],
-                      energy[k * 50 : (k + 1) * 50], ecal_3dgan(), "tests")
+        write_showers(
+            tmp_path / f"part{k}.h5",
+            cells[k * 50 : (k + 1) * 50],
+            energy[k * 50 : (k + 1) * 50],
+            ecal_3dgan(),
+            "tests",
+        )
     data = open_showers(str(tmp_path / "part*.h5"))
     assert len(data) == 150 and len(data.files) == 3
     c, e = data.read()

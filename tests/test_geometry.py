@@ -11,12 +11,15 @@ def test_3dgan_geometry_names_depth_axis():
     assert g.n_cells == 15625
 
 
-@pytest.mark.parametrize("spec, shape, depth", [
-    ("calochallenge-2", (45, 16, 9), 0),
-    ("45x16x9", (45, 16, 9), 0),
-    ("3dgan", (25, 25, 25), 2),
-    ({"shape": [10, 4], "depth_axis": 0}, (10, 4), 0),
-])
+@pytest.mark.parametrize(
+    "spec, shape, depth",
+    [
+        ("calochallenge-2", (45, 16, 9), 0),
+        ("45x16x9", (45, 16, 9), 0),
+        ("3dgan", (25, 25, 25), 2),
+        ({"shape": [10, 4], "depth_axis": 0}, (10, 4), 0),
+    ],
+)
 def test_parse_geometry(spec, shape, depth):
     g = parse_geometry(spec)
     assert g.shape == shape and g.depth_axis == depth

@@ -31,13 +31,17 @@ def test_bad_energies():
 
 
 def run_cli(*args):
-    return subprocess.run([sys.executable, "-m", "qcalo.data.simulate", *args], capture_output=True, text=True)
+    return subprocess.run(
+        [sys.executable, "-m", "qcalo.data.simulate", *args], capture_output=True, text=True
+    )
 
 
 def test_cli_is_bit_for_bit_reproducible(tmp_path):
     a, b = tmp_path / "a.h5", tmp_path / "b.h5"
     for out in (a, b):
-        proc = run_cli("--n", "30", "--energy-range", "2", "500", "--seed", "11", "--out", str(out), "--quiet")
+        proc = run_cli(
+            "--n", "30", "--energy-range", "2", "500", "--seed", "11", "--out", str(out), "--quiet"
+        )
         assert proc.returncode == 0, proc.stderr
     assert a.read_bytes() == b.read_bytes()
     data = open_showers(a)

@@ -7,8 +7,14 @@ from hypothesis.extra.numpy import arrays
 
 from qcalo.data.geometry import ecal_3dgan, parse_geometry
 from qcalo.data.transforms import Pipeline, parse_transform
-from qcalo.data.views import (longitudinal_profile, rebin, rebin_matrix, reduced_view, total_energy,
-                              transverse_profile)
+from qcalo.data.views import (
+    longitudinal_profile,
+    rebin,
+    rebin_matrix,
+    reduced_view,
+    total_energy,
+    transverse_profile,
+)
 from qcalo.errors import ConfigError
 
 cells_st = arrays(np.float64, (4, 6), elements=st.floats(0, 1e3))
@@ -34,8 +40,9 @@ def test_threshold_zeroes_small_cells_and_mapping_specs():
     assert p.specs() == ["cells.threshold=0.001"]
 
 
-@pytest.mark.parametrize("spec", ["cells.power", "cell.power=2", "cells.sqrt=2", "cells.power=-1",
-                                  "energy.scale=abc"])
+@pytest.mark.parametrize(
+    "spec", ["cells.power", "cell.power=2", "cells.sqrt=2", "cells.power=-1", "energy.scale=abc"]
+)
 def test_bad_transform_specs(spec):
     with pytest.raises(ConfigError, match="transform"):
         parse_transform(spec)
@@ -63,8 +70,9 @@ def test_views_match_hand_sums_numpy_and_torch(small_showers):
     c = cells[:10]
     np.testing.assert_allclose(longitudinal_profile(c, g), c.sum(axis=(1, 2)), rtol=1e-5)
     np.testing.assert_allclose(transverse_profile(c, g, "x"), c.sum(axis=(2, 3)), rtol=1e-5)
-    np.testing.assert_allclose(transverse_profile(c, g, "y", bins=5), c.sum(axis=(1, 3)) @ rebin_matrix(25, 5),
-                               rtol=1e-5)
+    np.testing.assert_allclose(
+        transverse_profile(c, g, "y", bins=5), c.sum(axis=(1, 3)) @ rebin_matrix(25, 5), rtol=1e-5
+    )
     np.testing.assert_allclose(total_energy(c, g), c.sum(axis=(1, 2, 3)), rtol=1e-5)
     t = torch.from_numpy(c)
     pixels = reduced_view(t, g, "longitudinal", bins=8)

@@ -47,8 +47,10 @@ def builtin_dataset(n: int | None = None, seed: int | None = None, progress: boo
             return path
         print(f"qcalo: cached built-in data set {path} is damaged; simulating it again")
     elif progress:
-        print(f"qcalo: simulating the built-in data set ({n} showers, {ENERGY_RANGE[0]:g}-"
-              f"{ENERGY_RANGE[1]:g} GeV) into {path}")
+        print(
+            f"qcalo: simulating the built-in data set ({n} showers, {ENERGY_RANGE[0]:g}-"
+            f"{ENERGY_RANGE[1]:g} GeV) into {path}"
+        )
     energies = sample_energies(n, np.random.default_rng([seed, 1]), ENERGY_RANGE)
     digest.unlink(missing_ok=True)
     simulate_file(path, energies, seed, ShowerModel(), progress=progress)

@@ -99,8 +99,10 @@ class ShowerData:
             val_rows.append(mask & in_val)
         train, val = ShowerData(self.files, train_rows), ShowerData(self.files, val_rows)
         if len(train) == 0 or len(val) == 0:
-            raise ConfigError(f"split of {len(self)} showers with val_fraction={val_fraction} "
-                              f"and block={block} leaves one side empty")
+            raise ConfigError(
+                f"split of {len(self)} showers with val_fraction={val_fraction} "
+                f"and block={block} leaves one side empty"
+            )
         return train, val
 
     def _subset(self, file_indices: list[int]) -> ShowerData:
@@ -135,8 +137,12 @@ class ShowerData:
 
     def loader(self, batch_size: int = 64, num_workers: int = 0, **kwargs) -> DataLoader:
         """A DataLoader yielding (cells, energy) float32 tensor batches; see ShowerStream."""
-        return DataLoader(self.stream(batch_size, **kwargs), batch_size=None,
-                          num_workers=num_workers, persistent_workers=False)
+        return DataLoader(
+            self.stream(batch_size, **kwargs),
+            batch_size=None,
+            num_workers=num_workers,
+            persistent_workers=False,
+        )
 
 
 def open_showers(
@@ -147,8 +153,11 @@ def open_showers(
     first = files[0]
     for f in files[1:]:
         if f.geometry.shape != first.geometry.shape or f.geometry.depth_axis != first.geometry.depth_axis:
-            raise DataError(f.path, f"has geometry {f.geometry.describe()}; expected "
-                            f"{first.geometry.describe()} like {first.path}")
+            raise DataError(
+                f.path,
+                f"has geometry {f.geometry.describe()}; expected "
+                f"{first.geometry.describe()} like {first.path}",
+            )
     return ShowerData(files, [None] * len(files))
 
 
@@ -214,8 +223,9 @@ class ShowerStream(IterableDataset):
             if skip_rows >= n_window:  # a resumed epoch: this window was consumed already
                 skip_rows -= n_window
                 continue
-            cells = np.concatenate([self.data.files[i].read(idx[0], idx[-1] + 1)[idx - idx[0]]
-                                    for i, idx in window])
+            cells = np.concatenate(
+                [self.data.files[i].read(idx[0], idx[-1] + 1)[idx - idx[0]] for i, idx in window]
+            )
             energy = np.concatenate([self.data.files[i].energy[idx] for i, idx in window])
             cells, energy = cells[order][skip_rows:], energy[order][skip_rows:]
             skip_rows = 0
@@ -232,6 +242,7 @@ class ShowerStream(IterableDataset):
         info = get_worker_info()
         worker, n_workers = (0, 1) if info is None else (info.id, info.num_workers)
         for cells, energy in self._batches(worker, n_workers):
-            c, e = self.transforms.forward(torch.from_numpy(cells),
-                                           torch.from_numpy(energy.astype(np.float32)))
+            c, e = self.transforms.forward(
+                torch.from_numpy(cells), torch.from_numpy(energy.astype(np.float32))
+            )
             yield c, e

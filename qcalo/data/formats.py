@@ -60,8 +60,10 @@ class ShowerFile:
             raw = self._file()[self.cells_key][start:stop]
         except (OSError, KeyError, RuntimeError) as exc:
             raise DataError(
-                self.path, f"rows {start}..{stop - 1} cannot be read ({exc}); the file may be "
-                "truncated or damaged", self.cells_key) from None
+                self.path,
+                f"rows {start}..{stop - 1} cannot be read ({exc}); the file may be truncated or damaged",
+                self.cells_key,
+            ) from None
         cells = np.asarray(raw, dtype=np.float32).reshape((stop - start, *self.geometry.shape))
         if self.to_gev != 1.0:
             cells *= np.float32(self.to_gev)
@@ -83,12 +85,14 @@ def _check_cells(f: ShowerFile, cells: np.ndarray, start: int) -> None:
     finite = np.isfinite(cells)
     if not finite.all():
         row = start + int(np.argwhere(~finite)[0][0])
-        raise DataError(f.path, f"row {row} holds NaN or inf; expected finite cell energies",
-                        f.cells_key)
+        raise DataError(f.path, f"row {row} holds NaN or inf; expected finite cell energies", f.cells_key)
     if cells.min(initial=0.0) < 0:
         row = start + int(np.argwhere(cells < 0)[0][0])
-        raise DataError(f.path, f"row {row} holds a negative energy ({cells[cells < 0].min():g}); "
-                        "expected cell energies >= 0", f.cells_key)
+        raise DataError(
+            f.path,
+            f"row {row} holds a negative energy ({cells[cells < 0].min():g}); expected cell energies >= 0",
+            f.cells_key,
+        )
 
 
 def open_shower_file(path: str | Path, geometry: str | Geometry | None = None) -> ShowerFile:
@@ -101,8 +105,9 @@ def open_shower_file(path: str | Path, geometry: str | Geometry | None = None) -
     if path.stat().st_size == 0:
         raise DataError(path, "is empty (0 bytes); expected an HDF5 shower file")
     if not h5py.is_hdf5(path):
-        raise DataError(path, "is not an HDF5 file; expected 3DGAN ('ECAL') or CaloChallenge "
-                        "('showers') HDF5")
+        raise DataError(
+            path, "is not an HDF5 file; expected 3DGAN ('ECAL') or CaloChallenge ('showers') HDF5"
+        )
     try:
         with h5py.File(path, "r") as h5:
             keys = list(h5.keys())
@@ -115,11 +120,15 @@ def open_shower_file(path: str | Path, geometry: str | Geometry | None = None) -
     except (OSError, RuntimeError, KeyError, ValueError) as exc:
         raise DataError(path, f"cannot be read as HDF5 ({exc}); the file may be truncated") from None
     lower = {k.lower(): k for k in keys}
-    hint = [want for want in ("ECAL", "showers")
-            if difflib.get_close_matches(want.lower(), list(lower), 1, 0.6)]
+    hint = [
+        want for want in ("ECAL", "showers") if difflib.get_close_matches(want.lower(), list(lower), 1, 0.6)
+    ]
     did_you_mean = f" (did you mean '{hint[0]}'?)" if hint else ""
-    raise DataError(path, f"no shower dataset: expected 'ECAL' (3DGAN) or 'showers' + "
-                    f"'incident_energies' (CaloChallenge); found {keys}{did_you_mean}")
+    raise DataError(
+        path,
+        f"no shower dataset: expected 'ECAL' (3DGAN) or 'showers' + "
+        f"'incident_energies' (CaloChallenge); found {keys}{did_you_mean}",
+    )
 
 
 def _dataset(path: Path, h5: h5py.File, key: str) -> h5py.Dataset:
@@ -132,13 +141,17 @@ def _dataset(path: Path, h5: h5py.File, key: str) -> h5py.Dataset:
 def _primary_energy(path: Path, raw: np.ndarray, key: str, n: int) -> np.ndarray:
     energy = np.asarray(raw, dtype=np.float64).reshape(-1)
     if energy.size != n:
-        raise DataError(path, f"holds {energy.size} primary energies but the showers are {n}; "
-                        "expected one per shower", key)
+        raise DataError(
+            path,
+            f"holds {energy.size} primary energies but the showers are {n}; expected one per shower",
+            key,
+        )
     bad = ~np.isfinite(energy) | (energy <= 0)
     if bad.any():
         row = int(np.argmax(bad))
-        raise DataError(path, f"row {row} has primary energy {energy[row]:g}; expected finite "
-                        "values > 0", key)
+        raise DataError(
+            path, f"row {row} has primary energy {energy[row]:g}; expected finite values > 0", key
+        )
     return energy
 
 
@@ -167,8 +180,12 @@ def _open_3dgan(path: Path, h5: h5py.File, geometry: str | Geometry | None) -> S
         if stored is None and ecal.shape[1] != ecal.shape[2]:
             geom = Geometry(ecal.shape[1:], ("x", "y", "z"), 2, name="3dgan-like")
     if tuple(ecal.shape[1:]) != geom.shape:
-        raise DataError(path, f"has showers of shape {tuple(ecal.shape[1:])}; expected "
-                        f"{geom.shape} for geometry {geom.describe()}", "ECAL")
+        raise DataError(
+            path,
+            f"has showers of shape {tuple(ecal.shape[1:])}; expected "
+            f"{geom.shape} for geometry {geom.describe()}",
+            "ECAL",
+        )
     if not np.issubdtype(ecal.dtype, np.number):
         raise DataError(path, f"has dtype {ecal.dtype}; expected float cell energies", "ECAL")
     if "energy" in h5:
@@ -180,12 +197,19 @@ def _open_3dgan(path: Path, h5: h5py.File, geometry: str | Geometry | None) -> S
         key = "target"
         target = _dataset(path, h5, key)
         if target.ndim != 2 or target.shape[1] < 2:
-            raise DataError(path, f"has shape {target.shape}; expected (N, k >= 2) with the "
-                            "primary energy in column 1", key)
+            raise DataError(
+                path,
+                f"has shape {target.shape}; expected (N, k >= 2) with the primary energy in column 1",
+                key,
+            )
         raw = target[:, 1]
     else:
-        raise DataError(path, "is missing; expected 'energy' (N,) or (N, 1) in GeV, or 'target' "
-                        "with the primary energy in column 1", "energy")
+        raise DataError(
+            path,
+            "is missing; expected 'energy' (N,) or (N, 1) in GeV, or 'target' "
+            "with the primary energy in column 1",
+            "energy",
+        )
     energy = _primary_energy(path, raw, key, n)
     return ShowerFile(path, "3dgan", geom, energy, "ECAL", 1.0)
 
@@ -198,15 +222,17 @@ def _open_calochallenge(path: Path, h5: h5py.File, geometry: str | Geometry | No
     if n == 0:
         raise DataError(path, "holds no showers (N = 0)", "showers")
     if "incident_energies" not in h5:
-        raise DataError(path, "is missing; expected (N, 1) incident energies in MeV",
-                        "incident_energies")
+        raise DataError(path, "is missing; expected (N, 1) incident energies in MeV", "incident_energies")
     if geometry is not None:
         geom = parse_geometry(geometry)
     else:
         geom = _stored_geometry(path, h5) or _geometry_for_voxels(path, voxels)
     if geom.n_cells != voxels:
-        raise DataError(path, f"has {voxels} voxels per shower; expected {geom.n_cells} for "
-                        f"geometry {geom.describe()}", "showers")
+        raise DataError(
+            path,
+            f"has {voxels} voxels per shower; expected {geom.n_cells} for geometry {geom.describe()}",
+            "showers",
+        )
     raw = _dataset(path, h5, "incident_energies")[()]
     if np.ndim(raw) not in (1, 2) or (np.ndim(raw) == 2 and np.shape(raw)[1] != 1):
         raise DataError(path, f"has shape {np.shape(raw)}; expected (N, 1)", "incident_energies")
@@ -218,6 +244,10 @@ def _geometry_for_voxels(path: Path, voxels: int) -> Geometry:
     matches = [g for name, g in PRESETS.items() if name.startswith("calo") and g.n_cells == voxels]
     if len(matches) == 1:
         return matches[0]
-    raise DataError(path, f"has {voxels} voxels per shower and no known geometry matches; pass "
-                    "one, e.g. --geometry 45x16x9 (layers x angle x radius) or "
-                    "--geometry calochallenge-2", "showers")
+    raise DataError(
+        path,
+        f"has {voxels} voxels per shower and no known geometry matches; pass "
+        "one, e.g. --geometry 45x16x9 (layers x angle x radius) or "
+        "--geometry calochallenge-2",
+        "showers",
+    )

@@ -41,28 +41,32 @@ def summarize(data: ShowerData, n_bins: int = 10) -> str:
     edges = energy_bins(energy, n_bins)
     fixed = np.unique(energy).size <= 20
     kind = "fixed energies" if fixed else "continuous spectrum"
-    lines.append(f"primary energy: {energy.min():.4g} to {energy.max():.4g} GeV, {kind}, "
-                 f"mean {energy.mean():.4g} GeV")
+    lines.append(
+        f"primary energy: {energy.min():.4g} to {energy.max():.4g} GeV, {kind}, mean {energy.mean():.4g} GeV"
+    )
     idx = np.clip(np.digitize(energy, edges) - 1, 0, len(edges) - 2)
     counts = np.bincount(idx, minlength=len(edges) - 1)
     lines.append(f"  {'E bin (GeV)':>19}  {'showers':>7}  {'':{BAR}}  {'Edep/E mean':>11}  {'rms':>7}")
     for b, c in enumerate(counts):
-        label = (f"{energy[idx == b][0]:.4g}" if fixed and c else
-                 f"{edges[b]:.4g} - {edges[b + 1]:.4g}")
+        label = f"{energy[idx == b][0]:.4g}" if fixed and c else f"{edges[b]:.4g} - {edges[b + 1]:.4g}"
         bar = "#" * round(BAR * c / max(counts.max(), 1))
         sel = ratio[idx == b]
         stats = f"{sel.mean():11.4g}  {sel.std():7.2g}" if c else f"{'-':>11}  {'-':>7}"
         lines.append(f"  {label:>19}  {c:7d}  {bar:{BAR}}  {stats}")
-    lines.append(f"deposited energy: mean {deposited.mean():.4g} GeV; deposited / primary: mean "
-                 f"{ratio.mean():.4g}")
+    lines.append(
+        f"deposited energy: mean {deposited.mean():.4g} GeV; deposited / primary: mean {ratio.mean():.4g}"
+    )
     return "\n".join(lines)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m qcalo.data.inspect", description=__doc__.split("\n")[0])
     p.add_argument("files", nargs="*", help="HDF5 files or glob patterns (default: the built-in data set)")
-    p.add_argument("--geometry", default=None,
-                   help="geometry for files that do not carry one, e.g. calochallenge-2 or 45x16x9")
+    p.add_argument(
+        "--geometry",
+        default=None,
+        help="geometry for files that do not carry one, e.g. calochallenge-2 or 45x16x9",
+    )
     p.add_argument("--bins", type=int, default=10, help="energy bins for a continuous spectrum")
     args = p.parse_args(argv)
     if args.files:

@@ -133,8 +133,9 @@ def _simulate_batch(energy: np.ndarray, rng: np.random.Generator, m: ShowerModel
     # Spots: groups are (event, layer, core|tail); each group shares its energy among its spots.
     share = np.stack([p_core, 1.0 - p_core], axis=-1)  # (b, nl, 2)
     e_group = (e_layer[..., None] * share).reshape(-1)
-    n_spots = np.stack([m.core_spots_k * energy**m.core_spots_gamma,
-                        m.tail_spots_k * energy**m.tail_spots_gamma], axis=-1)  # (b, 2)
+    n_spots = np.stack(
+        [m.core_spots_k * energy**m.core_spots_gamma, m.tail_spots_k * energy**m.tail_spots_gamma], axis=-1
+    )  # (b, 2)
     counts = rng.poisson(n_spots[:, None, :] * frac[..., None] * share)  # (b, nl, 2)
     # Energy is conserved within a layer: a tail without spots gives its share to the core, and
     # a layer with a signal above the smallest Si hit has at least one core spot.
@@ -187,11 +188,14 @@ def simulate_file(
 
     model = model or ShowerModel()
     rng = np.random.default_rng(seed)
-    attrs = {"simulation": "qcalo GFlash-style parametric Monte Carlo",
-             "simulation_parameters": json.dumps(asdict(model))}
-    with ShowerWriter(path, model.geometry(), "qcalo.data.simulate", seed, attrs) as writer, tqdm(
-        total=energies.size, unit="shower", disable=not progress, desc="simulate"
-    ) as bar:
+    attrs = {
+        "simulation": "qcalo GFlash-style parametric Monte Carlo",
+        "simulation_parameters": json.dumps(asdict(model)),
+    }
+    with (
+        ShowerWriter(path, model.geometry(), "qcalo.data.simulate", seed, attrs) as writer,
+        tqdm(total=energies.size, unit="shower", disable=not progress, desc="simulate") as bar,
+    ):
         for start in range(0, energies.size, chunk):
             e = energies[start : start + chunk]
             writer.append(simulate(e, rng, model), e)
@@ -218,11 +222,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         description="Simulate electron showers in the 3DGAN W/Si ECAL with qcalo's built-in "
         "parametric Monte Carlo and write them in the 3DGAN layout (ECAL, energy).",
     )
-    p.add_argument("--n", type=int, required=True,
-                   help="number of showers (with --energies: per energy)")
+    p.add_argument("--n", type=int, required=True, help="number of showers (with --energies: per energy)")
     g = p.add_mutually_exclusive_group()
-    g.add_argument("--energy-range", type=float, nargs=2, metavar=("LO", "HI"), default=None,
-                   help="flat primary-energy spectrum in GeV (default 2 500)")
+    g.add_argument(
+        "--energy-range",
+        type=float,
+        nargs=2,
+        metavar=("LO", "HI"),
+        default=None,
+        help="flat primary-energy spectrum in GeV (default 2 500)",
+    )
     g.add_argument("--energies", type=float, nargs="+", metavar="E", help="fixed energies in GeV")
     p.add_argument("--seed", type=int, default=0, help="same seed, same file (default 0)")
     p.add_argument("--out", type=Path, required=True, help="output HDF5 file")

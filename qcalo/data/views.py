@@ -61,9 +61,7 @@ def longitudinal_profile(cells: Any, geometry: Geometry, bins: int | None = None
     return rebin(_sum_except(cells, geometry.depth_axis), bins)
 
 
-def transverse_profile(
-    cells: Any, geometry: Geometry, axis: str | int, bins: int | None = None
-) -> Any:
+def transverse_profile(cells: Any, geometry: Geometry, axis: str | int, bins: int | None = None) -> Any:
     """Energy along one transverse axis (sum over all others), shape (N, size or bins)."""
     _check(cells, geometry)
     index = geometry.axis(axis)

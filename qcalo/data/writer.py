@@ -52,14 +52,24 @@ class ShowerWriter:
         if compression == "gzip":
             opts["compression_opts"] = 1  # fast; the cells are mostly zeros and compress ~10x
         self._ecal = self._h5.create_dataset(
-            "ECAL", shape=(0, *geometry.shape), maxshape=(None, *geometry.shape),
-            dtype="f4", chunks=chunk, **opts)
-        self._energy = self._h5.create_dataset("energy", shape=(0,), maxshape=(None,), dtype="f4",
-                                                chunks=(4096,))
+            "ECAL",
+            shape=(0, *geometry.shape),
+            maxshape=(None, *geometry.shape),
+            dtype="f4",
+            chunks=chunk,
+            **opts,
+        )
+        self._energy = self._h5.create_dataset(
+            "energy", shape=(0,), maxshape=(None,), dtype="f4", chunks=(4096,)
+        )
         self._ecal.attrs["unit"] = "GeV"
         self._energy.attrs["unit"] = "GeV"
-        meta = {GEOMETRY_ATTR: geometry.to_json(), "producer": producer,
-                "qcalo_version": __version__, "layout": "3dgan"}
+        meta = {
+            GEOMETRY_ATTR: geometry.to_json(),
+            "producer": producer,
+            "qcalo_version": __version__,
+            "layout": "3dgan",
+        }
         if seed is not None:
             meta["seed"] = int(seed)
         meta.update(attrs or {})
@@ -70,11 +80,15 @@ class ShowerWriter:
         cells = np.asarray(cells, dtype=np.float32)
         energy = np.asarray(energy, dtype=np.float32).reshape(-1)
         if tuple(cells.shape[1:]) != self.geometry.shape:
-            raise DataError(self.path, f"cannot append showers of shape {cells.shape[1:]}; expected "
-                            f"{self.geometry.shape}", "ECAL")
+            raise DataError(
+                self.path,
+                f"cannot append showers of shape {cells.shape[1:]}; expected {self.geometry.shape}",
+                "ECAL",
+            )
         if energy.size != cells.shape[0]:
-            raise DataError(self.path, f"{energy.size} primary energies for {cells.shape[0]} "
-                            "showers", "energy")
+            raise DataError(
+                self.path, f"{energy.size} primary energies for {cells.shape[0]} showers", "energy"
+            )
         k = cells.shape[0]
         self._ecal.resize(self.n + k, axis=0)
         self._energy.resize(self.n + k, axis=0)
