@@ -108,16 +108,14 @@ class ShowerData:
     def _subset(self, file_indices: list[int]) -> ShowerData:
         return ShowerData([self.files[i] for i in file_indices], [self.rows[i] for i in file_indices])
 
-    def chunks(self, chunk_rows: int = 1024) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    def chunks(self, chunk_rows: int = 256) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """(cells, primary energy) of the selected showers, in file order, chunk by chunk."""
         for i, f in enumerate(self.files):
             mask = self._mask(i)
             for start in range(0, f.n, chunk_rows):
-                stop = min(start + chunk_rows, f.n)
-                keep = mask[start:stop]
-                if keep.any():
-                    cells = f.read(start, stop)
-                    yield cells[keep], f.energy[start:stop][keep]
+                rows = np.flatnonzero(mask[start : start + chunk_rows]) + start
+                if rows.size:
+                    yield f.read_rows(rows), f.energy[rows]
 
     def read(self, limit: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """All selected showers (or the first `limit`) in memory: (cells, primary energy)."""
@@ -131,6 +129,17 @@ class ShowerData:
             if limit is not None and n >= limit:
                 break
         return np.concatenate(cells), np.concatenate(energy)
+
+    def close(self) -> None:
+        """Close the files' HDF5 handles (they reopen on the next read)."""
+        for f in self.files:
+            f.close()
+
+    def __enter__(self) -> ShowerData:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def stream(self, batch_size: int = 64, **kwargs) -> ShowerStream:
         return ShowerStream(self, batch_size=batch_size, **kwargs)
@@ -178,8 +187,8 @@ class ShowerStream(IterableDataset):
         shuffle: bool = True,
         seed: int = 0,
         transforms: Pipeline | Sequence | None = None,
-        chunk_rows: int = 1024,
-        buffer_chunks: int = 4,
+        chunk_rows: int = 256,
+        buffer_chunks: int = 8,
         drop_last: bool = False,
     ):
         if batch_size <= 0 or chunk_rows <= 0 or buffer_chunks <= 0:
@@ -214,7 +223,7 @@ class ShowerStream(IterableDataset):
     def _batches(self, worker: int = 0, n_workers: int = 1) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         rng = np.random.default_rng([self.seed, self.epoch, 1])
         skip_rows = self.start_batch * self.batch_size
-        cells_left, energy_left = None, None
+        left: tuple[np.ndarray, np.ndarray] | None = None
         for w, window in enumerate(self._windows()):
             n_window = sum(idx.size for _, idx in window)
             order = rng.permutation(n_window) if self.shuffle else np.arange(n_window)
@@ -223,20 +232,27 @@ class ShowerStream(IterableDataset):
             if skip_rows >= n_window:  # a resumed epoch: this window was consumed already
                 skip_rows -= n_window
                 continue
-            cells = np.concatenate(
-                [self.data.files[i].read(idx[0], idx[-1] + 1)[idx - idx[0]] for i, idx in window]
-            )
+            cells = np.concatenate([self.data.files[i].read_rows(idx) for i, idx in window])
             energy = np.concatenate([self.data.files[i].energy[idx] for i, idx in window])
-            cells, energy = cells[order][skip_rows:], energy[order][skip_rows:]
-            skip_rows = 0
-            if cells_left is not None:
-                cells, energy = np.concatenate([cells_left, cells]), np.concatenate([energy_left, energy])
-            n_full = len(energy) // self.batch_size * self.batch_size
-            for k in range(0, n_full, self.batch_size):
-                yield cells[k : k + self.batch_size], energy[k : k + self.batch_size]
-            cells_left, energy_left = cells[n_full:], energy[n_full:]
-        if cells_left is not None and len(energy_left) and not self.drop_last:
-            yield cells_left, energy_left
+            order, skip_rows = order[skip_rows:], 0
+            pos = 0
+            if left is not None:  # complete the batch begun in the previous window
+                take = order[: self.batch_size - len(left[1])]
+                left = (np.concatenate([left[0], cells[take]]), np.concatenate([left[1], energy[take]]))
+                pos = take.size
+                if len(left[1]) < self.batch_size:
+                    continue
+                yield left
+                left = None
+            # Each batch is gathered straight from the window: one copy per row.
+            n_full = (order.size - pos) // self.batch_size
+            for k in range(n_full):
+                rows = order[pos + k * self.batch_size : pos + (k + 1) * self.batch_size]
+                yield cells[rows], energy[rows]
+            rows = order[pos + n_full * self.batch_size :]
+            left = (cells[rows], energy[rows]) if rows.size else None
+        if left is not None and not self.drop_last:
+            yield left
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         info = get_worker_info()
