@@ -71,10 +71,11 @@ class ShowerData:
         return np.concatenate([f.energy[self._mask(i)] for i, f in enumerate(self.files)])
 
     def split(
-        self, val_fraction: float = 0.1, by: str = "fraction", seed: int = 0, block: int = 64
+        self, val_fraction: float = 0.1, by: str = "fraction", seed: int = 0, block: int | None = None
     ) -> tuple[ShowerData, ShowerData]:
-        """(train, validation). 'fraction': random blocks of `block` rows from every file;
-        'file': whole files, at least one each side."""
+        """(train, validation). 'fraction': random blocks of `block` rows from every file (default:
+        up to 64 rows, fewer in small files so that each has at least 200 blocks), so reads stay
+        contiguous; 'file': whole files, at least one each side."""
         if not 0.0 < val_fraction < 1.0:
             raise ConfigError(f"val_fraction must be in (0, 1), got {val_fraction}")
         rng = np.random.default_rng(seed)
@@ -90,11 +91,12 @@ class ShowerData:
         train_rows, val_rows = [], []
         for i, f in enumerate(self.files):
             mask = self._mask(i)
-            n_blocks = math.ceil(f.n / block)
+            size = block or min(64, max(1, f.n // 200))
+            n_blocks = math.ceil(f.n / size)
             n_val = round(val_fraction * n_blocks)
             val_blocks = np.zeros(n_blocks, bool)
             val_blocks[rng.permutation(n_blocks)[:n_val]] = True
-            in_val = np.repeat(val_blocks, block)[: f.n]
+            in_val = np.repeat(val_blocks, size)[: f.n]
             train_rows.append(mask & ~in_val)
             val_rows.append(mask & in_val)
         train, val = ShowerData(self.files, train_rows), ShowerData(self.files, val_rows)
