@@ -15,17 +15,9 @@ import numpy as np
 from qcalo import cli
 from qcalo.data.dataset import ShowerData, open_showers
 from qcalo.data.views import total_energy
+from qcalo.metrics.binning import EnergyBins
 
 BAR = 40
-
-
-def energy_bins(energy: np.ndarray, n_bins: int = 10, max_fixed: int = 20) -> np.ndarray:
-    """Bin edges: one bin per energy where the data hold a few fixed energies, else equal width."""
-    values = np.unique(energy)
-    if values.size <= max_fixed:
-        mids = (values[1:] + values[:-1]) / 2
-        return np.concatenate([[values[0] * 0.999], mids, [values[-1] * 1.001]])
-    return np.linspace(energy.min(), energy.max() * (1 + 1e-9), n_bins + 1)
 
 
 def summarize(data: ShowerData, n_bins: int = 10) -> str:
@@ -38,17 +30,17 @@ def summarize(data: ShowerData, n_bins: int = 10) -> str:
         lines.append(f"  {f.path}  layout {f.layout}, {f.n} showers")
     sizes = "" if g.cell_sizes is None else ", cells " + " x ".join(f"{c:g}" for c in g.cell_sizes) + " mm"
     lines.append(f"geometry: {g.describe()}{sizes}")
-    edges = energy_bins(energy, n_bins)
-    fixed = np.unique(energy).size <= 20
-    kind = "fixed energies" if fixed else "continuous spectrum"
+    bins = EnergyBins.from_energies(energy, n_bins)
+    kind = "fixed energies" if bins.fixed else "continuous spectrum"
     lines.append(
         f"primary energy: {energy.min():.4g} to {energy.max():.4g} GeV, {kind}, mean {energy.mean():.4g} GeV"
     )
-    idx = np.clip(np.digitize(energy, edges) - 1, 0, len(edges) - 2)
-    counts = np.bincount(idx, minlength=len(edges) - 1)
+    idx = bins.assign(energy)
+    counts = np.bincount(idx, minlength=len(bins))
     lines.append(f"  {'E bin (GeV)':>19}  {'showers':>7}  {'':{BAR}}  {'Edep/E mean':>11}  {'rms':>7}")
+    labels = bins.labels()
     for b, c in enumerate(counts):
-        label = f"{energy[idx == b][0]:.4g}" if fixed and c else f"{edges[b]:.4g} - {edges[b + 1]:.4g}"
+        label = labels[b].removesuffix(" GeV").replace("-", " - ")
         bar = "#" * round(BAR * c / max(counts.max(), 1))
         sel = ratio[idx == b]
         stats = f"{sel.mean():11.4g}  {sel.std():7.2g}" if c else f"{'-':>11}  {'-':>7}"
