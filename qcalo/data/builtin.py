@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from qcalo.atomic import write_text
 from qcalo.data.simulate import ShowerModel, sample_energies, simulate_file
 
 DEFAULT_N = 4000
@@ -54,7 +55,5 @@ def builtin_dataset(n: int | None = None, seed: int | None = None, progress: boo
     energies = sample_energies(n, np.random.default_rng([seed, 1]), ENERGY_RANGE)
     digest.unlink(missing_ok=True)
     simulate_file(path, energies, seed, ShowerModel(), progress=progress)
-    tmp = digest.with_name(digest.name + ".tmp")
-    tmp.write_text(_sha256(path) + "\n")
-    os.replace(tmp, digest)
+    write_text(digest, _sha256(path) + "\n")
     return path

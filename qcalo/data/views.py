@@ -50,7 +50,8 @@ def _check(cells: Any, geometry: Geometry) -> None:
         )
 
 
-def _sum_except(cells: Any, keep: int) -> Any:
+def sum_except(cells: Any, keep: int) -> Any:
+    """Projection of a batch onto one geometry axis `keep` (sum over all the other cell axes)."""
     axes = tuple(i + 1 for i in range(cells.ndim - 1) if i != keep)
     return cells.sum(axis=axes)
 
@@ -58,7 +59,7 @@ def _sum_except(cells: Any, keep: int) -> Any:
 def longitudinal_profile(cells: Any, geometry: Geometry, bins: int | None = None) -> Any:
     """Energy per layer (sum over the transverse axes), shape (N, n_layers or bins)."""
     _check(cells, geometry)
-    return rebin(_sum_except(cells, geometry.depth_axis), bins)
+    return rebin(sum_except(cells, geometry.depth_axis), bins)
 
 
 def transverse_profile(cells: Any, geometry: Geometry, axis: str | int, bins: int | None = None) -> Any:
@@ -67,7 +68,7 @@ def transverse_profile(cells: Any, geometry: Geometry, axis: str | int, bins: in
     index = geometry.axis(axis)
     if index == geometry.depth_axis:
         raise ConfigError(f"transverse_profile: '{geometry.axes[index]}' is the depth axis")
-    return rebin(_sum_except(cells, index), bins)
+    return rebin(sum_except(cells, index), bins)
 
 
 def total_energy(cells: Any, geometry: Geometry) -> Any:

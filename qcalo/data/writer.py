@@ -1,14 +1,12 @@
 """Write showers in the 3DGAN layout (``ECAL``, ``energy``), atomically.
 
 Everything is written to a temporary file next to the target and renamed over it only when
-complete, so a crash, a full disk or Ctrl-C never leaves a half-written file under the real name
-and never destroys the file that was there before. Generators' outputs go through this writer too.
+complete (`qcalo.atomic`). Generators' outputs go through this writer too.
 """
 
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -17,6 +15,7 @@ import h5py
 import numpy as np
 
 from qcalo import __version__
+from qcalo.atomic import temporary_sibling
 from qcalo.data.formats import GEOMETRY_ATTR
 from qcalo.data.geometry import Geometry
 from qcalo.errors import DataError
@@ -38,13 +37,7 @@ class ShowerWriter:
     ):
         self.path = Path(path)
         self.geometry = geometry
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent)
-        os.close(fd)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; a finished file gets the usual mode
-        self.tmp = Path(tmp)
+        self.tmp = temporary_sibling(self.path)
         self.n = 0
         self._h5 = h5py.File(self.tmp, "w", track_order=False)
         chunk = (ROWS_PER_CHUNK, *geometry.shape)

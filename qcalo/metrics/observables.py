@@ -6,10 +6,13 @@ to judge every generator; each function takes cells (N, *geometry.shape) in GeV.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
+from qcalo.data.dataset import ShowerData
 from qcalo.data.geometry import Geometry
-from qcalo.data.views import longitudinal_profile, total_energy, transverse_profile
+from qcalo.data.views import longitudinal_profile, rebin, sum_except, total_energy, transverse_profile
 
 
 def _weighted_mean(profile: np.ndarray, coord: np.ndarray) -> np.ndarray:
@@ -66,3 +69,158 @@ def shower_summary(cells: np.ndarray, primary: np.ndarray, geometry: Geometry) -
         "x_width": float(transverse_rms(cells, geometry, geometry.transverse_axes[0]).mean()),
         "cells_above_zero": float(occupancy(cells).mean()),
     }
+
+
+# ---------------------------------------------------------------------------------------------
+# Per-shower features of a whole data set, computed in one streaming pass.
+
+CELL_LOG10_EDGES = np.linspace(-7.0, 1.0, 65)  # single-cell energy spectrum, log10 GeV
+
+
+@dataclass
+class ShowerFeatures:
+    """Everything the metrics need from a sample, small enough to keep in memory for 100k showers.
+
+    The projections onto each axis carry the profiles, the deposited energy and the moments along
+    that axis; `cell_hist` is each shower's spectrum of single-cell energies; `cells` holds the
+    normalised cells of a random subset (for the classifier test), `cell_rows` their indices.
+    """
+
+    geometry: Geometry
+    energy: np.ndarray  # (N,) primary energy, GeV
+    profiles: dict[str, np.ndarray]  # axis name -> (N, size) energy per slice, GeV
+    occupancy: np.ndarray  # (N,) cells above threshold
+    cell_hist: np.ndarray  # (N, len(CELL_LOG10_EDGES) - 1) counts
+    threshold: float = 0.0
+    cells: np.ndarray | None = None  # (M, n_cells) cells / deposited energy
+    cell_rows: np.ndarray | None = None  # (M,) row of each in this sample
+
+    @property
+    def n(self) -> int:
+        return int(self.energy.size)
+
+    @property
+    def deposited(self) -> np.ndarray:
+        return self.profiles[self.geometry.axes[self.geometry.depth_axis]].sum(axis=1)
+
+    @property
+    def sampling_fraction(self) -> np.ndarray:
+        return self.deposited / self.energy
+
+    @property
+    def longitudinal(self) -> np.ndarray:
+        return self.profiles[self.geometry.axes[self.geometry.depth_axis]]
+
+    def normalised(self, axis: str) -> np.ndarray:
+        """Profile along `axis` with unit sum per shower (empty showers stay zero)."""
+        p = self.profiles[axis]
+        tot = p.sum(axis=1, keepdims=True)
+        return np.divide(p, tot, out=np.zeros_like(p), where=tot > 0)
+
+    def moments(self, axis: str) -> tuple[np.ndarray, np.ndarray]:
+        """Energy-weighted mean position and width (std) along `axis`, in cells (index + 0.5)."""
+        p = self.normalised(axis)
+        coord = np.arange(p.shape[1]) + 0.5
+        mean = p @ coord
+        var = p @ coord**2 - mean**2
+        return mean, np.sqrt(np.clip(var, 0.0, None))
+
+    def subset(self, rows: np.ndarray) -> ShowerFeatures:
+        """The features of some showers (boolean mask or indices); the cell subset follows."""
+        rows = np.flatnonzero(rows) if rows.dtype == bool else np.asarray(rows)
+        cells, cell_rows = None, None
+        if self.cells is not None:
+            where = {int(r): k for k, r in enumerate(rows)}
+            keep = [i for i, r in enumerate(self.cell_rows) if int(r) in where]
+            cells = self.cells[keep]
+            cell_rows = np.array([where[int(self.cell_rows[i])] for i in keep], dtype=np.int64)
+        return ShowerFeatures(
+            self.geometry,
+            self.energy[rows],
+            {k: v[rows] for k, v in self.profiles.items()},
+            self.occupancy[rows],
+            self.cell_hist[rows],
+            self.threshold,
+            cells,
+            cell_rows,
+        )
+
+    def scalars(self) -> dict[str, np.ndarray]:
+        """The 1-D observables, by name: the ones histogrammed and compared one by one."""
+        out = {"deposited_energy": self.deposited, "sampling_fraction": self.sampling_fraction}
+        for axis in self.geometry.axes:
+            mean, width = self.moments(axis)
+            out[f"mean_{axis}"] = mean
+            out[f"width_{axis}"] = width
+        out["occupancy"] = self.occupancy.astype(np.float64)
+        return out
+
+    def high_level(self) -> tuple[np.ndarray, list[str]]:
+        """(N, F) high-level feature matrix for FPD/KPD and the classifier, and the names."""
+        s = self.scalars()
+        s.pop("deposited_energy")
+        s["log10_occupancy"] = np.log10(s.pop("occupancy") + 1.0)
+        names = ["log10_primary_energy", *s]
+        return np.column_stack([np.log10(self.energy), *s.values()]), names
+
+
+def compute_features(
+    data: ShowerData,
+    threshold: float = 0.0,
+    cell_sample: int = 0,
+    seed: int = 0,
+    chunk_rows: int = 256,
+) -> ShowerFeatures:
+    """Stream a data set once and keep its per-shower features (cells only for `cell_sample`)."""
+    g = data.geometry
+    n = len(data)
+    pick = np.zeros(n, bool)
+    if cell_sample:
+        pick[np.random.default_rng(seed).permutation(n)[: min(cell_sample, n)]] = True
+    profiles: dict[str, list[np.ndarray]] = {a: [] for a in g.axes}
+    occ, hist, energy, cells, cell_rows = [], [], [], [], []
+    start = 0
+    n_bins = CELL_LOG10_EDGES.size - 1
+    for c, e in data.chunks(chunk_rows):
+        k = len(e)
+        for i, axis in enumerate(g.axes):
+            profiles[axis].append(sum_except(c, i).astype(np.float64))
+        flat = c.reshape(k, -1)
+        above = flat > threshold
+        occ.append(above.sum(axis=1))
+        rows, cols = np.nonzero(above)
+        b = np.clip(np.searchsorted(CELL_LOG10_EDGES, np.log10(flat[rows, cols]), "right") - 1, 0, n_bins - 1)
+        hist.append(np.bincount(rows * n_bins + b, minlength=k * n_bins).reshape(k, n_bins))
+        energy.append(e)
+        sel = np.flatnonzero(pick[start : start + k])
+        if sel.size:
+            tot = flat[sel].sum(axis=1, keepdims=True)
+            cells.append(np.divide(flat[sel], tot, out=np.zeros_like(flat[sel]), where=tot > 0))
+            cell_rows.append(sel + start)
+        start += k
+    return ShowerFeatures(
+        g,
+        np.concatenate(energy),
+        {a: np.concatenate(v) for a, v in profiles.items()},
+        np.concatenate(occ),
+        np.concatenate(hist).astype(np.int32),
+        threshold,
+        np.concatenate(cells) if cells else None,
+        np.concatenate(cell_rows) if cell_rows else None,
+    )
+
+
+def longitudinal_correlation(features: ShowerFeatures, bins: int | None = None) -> np.ndarray:
+    """Correlation matrix of the (normalised, optionally re-binned) longitudinal profile bins.
+
+    Bins without spread (e.g. always empty) get zero correlation with the others, one with itself.
+    """
+    p = rebin(features.normalised(features.geometry.axes[features.geometry.depth_axis]), bins)
+    p = p - p.mean(axis=0)
+    sd = np.sqrt((p**2).mean(axis=0))
+    ok = sd > 0
+    corr = np.zeros((p.shape[1], p.shape[1]))
+    q = p[:, ok] / sd[ok]
+    corr[np.ix_(ok, ok)] = q.T @ q / p.shape[0]
+    np.fill_diagonal(corr, 1.0)
+    return corr
