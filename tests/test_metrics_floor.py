@@ -5,7 +5,6 @@ import numpy as np
 import pytest
 
 from qcalo.data.dataset import ShowerData
-from qcalo.data.formats import ShowerFile
 from qcalo.data.geometry import ecal_3dgan
 from qcalo.data.simulate import simulate
 from qcalo.metrics.binning import EnergyBins
@@ -15,19 +14,8 @@ from qcalo.metrics.observables import ShowerFeatures, compute_features, longitud
 N = 2400
 
 
-class InMemory(ShowerFile):
-    """A ShowerFile over an array, so the tests skip disk for speed."""
-
-    def __init__(self, cells, energy):
-        super().__init__("memory", "3dgan", ecal_3dgan(), np.asarray(energy, float), "ECAL", 1.0)
-        self.cells = cells
-
-    def read(self, start, stop):
-        return self.cells[start:stop]
-
-
 def features(cells, energy, seed):
-    return compute_features(ShowerData([InMemory(cells, energy)], [None]), cell_sample=0, seed=seed)
+    return compute_features(ShowerData.from_arrays(cells, energy, ecal_3dgan()), cell_sample=0, seed=seed)
 
 
 @pytest.fixture(scope="module")
@@ -120,7 +108,7 @@ def test_moments_occupancy_and_correlation_on_hand_made_showers():
     np.testing.assert_array_equal(f.occupancy, [1, 3])
     np.testing.assert_allclose(f.sampling_fraction, [0.1, 0.05], rtol=1e-6)
     assert f.cell_hist.sum() == 4 and f.cell_hist[1, 0] == 1  # 1e-9 GeV lands in the first bin
-    f2 = compute_features(ShowerData([InMemory(cells, np.array([10.0, 20.0]))], [None]), threshold=1e-6)
+    f2 = compute_features(ShowerData.from_arrays(cells, np.array([10.0, 20.0]), ecal_3dgan()), threshold=1e-6)
     np.testing.assert_array_equal(f2.occupancy, [1, 2])
     corr = longitudinal_correlation(f)
     assert corr.shape == (25, 25) and np.allclose(np.diag(corr), 1)
@@ -128,7 +116,7 @@ def test_moments_occupancy_and_correlation_on_hand_made_showers():
 
 def test_subset_keeps_cells_with_their_showers(small_showers):
     cells, energy = small_showers
-    data = ShowerData([InMemory(cells, energy)], [None])
+    data = ShowerData.from_arrays(cells, energy, ecal_3dgan())
     f = compute_features(data, cell_sample=50, seed=4)
     assert f.cells.shape == (50, 15625)
     part = f.subset(np.arange(0, 200, 2))

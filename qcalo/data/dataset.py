@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
-from qcalo.data.formats import ShowerFile, open_shower_file
+from qcalo.data.formats import ArrayShowerFile, ShowerFile, open_shower_file
 from qcalo.data.geometry import Geometry
 from qcalo.data.transforms import Pipeline
 from qcalo.errors import ConfigError, DataError
@@ -106,6 +106,11 @@ class ShowerData:
                 f"and block={block} leaves one side empty"
             )
         return train, val
+
+    @classmethod
+    def from_arrays(cls, cells: np.ndarray, energy: np.ndarray, geometry: Geometry) -> ShowerData:
+        """A data set over showers in memory (N, *geometry.shape) GeV and primary energies (N,)."""
+        return cls([ArrayShowerFile(cells, energy, geometry)], [None])
 
     def _subset(self, file_indices: list[int]) -> ShowerData:
         return ShowerData([self.files[i] for i in file_indices], [self.rows[i] for i in file_indices])

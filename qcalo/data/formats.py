@@ -86,6 +86,26 @@ class ShowerFile:
         return state
 
 
+class ArrayShowerFile(ShowerFile):
+    """Showers already in memory (a generator's output) behind the same interface as a file."""
+
+    def __init__(self, cells: np.ndarray, energy: np.ndarray, geometry: Geometry, name: str = "<memory>"):
+        cells = np.asarray(cells, dtype=np.float32)
+        if tuple(cells.shape[1:]) != geometry.shape:
+            raise DataError(name, f"showers of shape {tuple(cells.shape[1:])}; expected {geometry.shape}")
+        energy = _primary_energy(Path(name), energy, "energy", len(cells))
+        super().__init__(Path(name), "memory", geometry, energy, "ECAL", 1.0)
+        self.cells = cells
+
+    def read(self, start: int, stop: int) -> np.ndarray:
+        cells = self.cells[start:stop]
+        _check_cells(self, cells, start)
+        return cells
+
+    def close(self) -> None:
+        pass
+
+
 def _check_cells(f: ShowerFile, cells: np.ndarray, start: int) -> None:
     # Two cheap passes over the chunk; the slow search for the culprit only runs on failure.
     if np.isfinite(cells.sum(dtype=np.float64)) and cells.min(initial=0.0) >= 0:
