@@ -61,8 +61,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument(
         "--cell-sample",
         type=int,
-        default=2000,
-        help="showers per sample whose cells feed the cell classifier (0: skip it)",
+        default=4000,
+        help="showers per sample whose cells feed the cell classifier (0: skip it; default 4000)",
     )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-plots", action="store_true")
@@ -78,7 +78,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for k, spec in enumerate(args.candidate):
         name, path = _candidate(spec)
         data = open_showers(path, args.geometry)
-        name = name or (data.files[0].path.stem if len(args.candidate) == 1 or True else f"candidate{k}")
+        name = name or data.files[0].path.stem
         progress_log(f"reading candidate {name}")
         cands.append(load_sample(name, data, args.threshold, args.cell_sample, args.seed + 1 + k))
     bins = EnergyBins.from_edges(args.energy_bins) if args.energy_bins else None

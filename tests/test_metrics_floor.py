@@ -14,8 +14,9 @@ from qcalo.metrics.observables import ShowerFeatures, compute_features, longitud
 N = 2400
 
 
-def features(cells, energy, seed):
-    return compute_features(ShowerData.from_arrays(cells, energy, ecal_3dgan()), cell_sample=0, seed=seed)
+def features(cells, energy, seed, cell_sample=0):
+    data = ShowerData.from_arrays(cells, energy, ecal_3dgan())
+    return compute_features(data, cell_sample=cell_sample, seed=seed)
 
 
 @pytest.fixture(scope="module")
@@ -27,12 +28,12 @@ def results():
     deeper = np.zeros_like(same)
     deeper[..., 1:] = same[..., :-1]
     cands = {
-        "same": features(same, e_cand, 1),
-        "deeper": features(deeper, e_cand, 2),
-        "scaled": features(same * 1.1, e_cand, 3),
+        "same": features(same, e_cand, 1, N),
+        "deeper": features(deeper, e_cand, 2, N),
+        "scaled": features(same * 1.1, e_cand, 3, N),
     }
     bins = EnergyBins.from_energies(e_ref, 4)
-    return with_noise_floor(features(ref, e_ref, 0), cands, bins, splits=6, classifier_splits=1, seed=0)
+    return with_noise_floor(features(ref, e_ref, 0, N), cands, bins, splits=6, classifier_splits=1, seed=0)
 
 
 DEEPER = [
@@ -120,7 +121,9 @@ def test_subset_keeps_cells_with_their_showers(small_showers):
     f = compute_features(data, cell_sample=50, seed=4)
     assert f.cells.shape == (50, 15625)
     part = f.subset(np.arange(0, 200, 2))
-    assert isinstance(part, ShowerFeatures) and part.n == 100
+    assert isinstance(part, ShowerFeatures) and part.n == 100 and part.cells is f.cells  # shared
+    matrix = part.cell_matrix()
+    assert 10 < len(matrix) < 40
     for k, row in enumerate(part.cell_rows):
         original = cells[2 * row].reshape(-1)
-        np.testing.assert_allclose(part.cells[k], original / original.sum(), rtol=1e-5)
+        np.testing.assert_allclose(matrix[k], original / original.sum(), rtol=1e-5)

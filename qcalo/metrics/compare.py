@@ -97,8 +97,12 @@ def compare(
 
 
 def _cell_inputs(f: ShowerFeatures) -> np.ndarray:
-    """Classifier input from normalised cells: log10(cell fraction + 1e-7), with log10 E."""
-    return np.column_stack([np.log10(f.energy[f.cell_rows]), np.log10(f.cells + 1e-7)])
+    """Classifier input: sqrt of each cell's fraction of the deposited energy, and log10 E.
+
+    The square root (rather than the log) keeps the inputs of empty and soft cells close, which
+    measured here as the difference between AUC 0.76 and 0.50 for 1000 showers shifted one layer.
+    """
+    return np.column_stack([np.log10(f.energy[f.cell_rows]), np.sqrt(f.cell_matrix())])
 
 
 def _halves(features: ShowerFeatures, bins: EnergyBins, rng: np.random.Generator) -> tuple[np.ndarray, ...]:

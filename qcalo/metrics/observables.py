@@ -82,8 +82,10 @@ class ShowerFeatures:
     """Everything the metrics need from a sample, small enough to keep in memory for 100k showers.
 
     The projections onto each axis carry the profiles, the deposited energy and the moments along
-    that axis; `cell_hist` is each shower's spectrum of single-cell energies; `cells` holds the
-    normalised cells of a random subset (for the classifier test), `cell_rows` their indices.
+    that axis; `cell_hist` is each shower's spectrum of single-cell energies. For a random subset
+    of showers (the classifier test) `cells` holds normalised cells; it is shared, never copied,
+    by subsets: `cell_index` picks this sample's rows of it and `cell_rows` says which shower each
+    belongs to.
     """
 
     geometry: Geometry
@@ -92,8 +94,13 @@ class ShowerFeatures:
     occupancy: np.ndarray  # (N,) cells above threshold
     cell_hist: np.ndarray  # (N, len(CELL_LOG10_EDGES) - 1) counts
     threshold: float = 0.0
-    cells: np.ndarray | None = None  # (M, n_cells) cells / deposited energy
-    cell_rows: np.ndarray | None = None  # (M,) row of each in this sample
+    cells: np.ndarray | None = None  # (M0, n_cells) cells / deposited energy, shared by subsets
+    cell_index: np.ndarray | None = None  # (M,) rows of `cells` that belong to this sample
+    cell_rows: np.ndarray | None = None  # (M,) the shower (row of this sample) of each
+
+    def cell_matrix(self) -> np.ndarray | None:
+        """(M, n_cells) normalised cells of this sample's cell subset."""
+        return None if self.cells is None else self.cells[self.cell_index]
 
     @property
     def n(self) -> int:
@@ -128,12 +135,12 @@ class ShowerFeatures:
     def subset(self, rows: np.ndarray) -> ShowerFeatures:
         """The features of some showers (boolean mask or indices); the cell subset follows."""
         rows = np.flatnonzero(rows) if rows.dtype == bool else np.asarray(rows)
-        cells, cell_rows = None, None
+        cell_index, cell_rows = None, None
         if self.cells is not None:
-            where = {int(r): k for k, r in enumerate(rows)}
-            keep = [i for i, r in enumerate(self.cell_rows) if int(r) in where]
-            cells = self.cells[keep]
-            cell_rows = np.array([where[int(self.cell_rows[i])] for i in keep], dtype=np.int64)
+            position = np.full(self.n, -1, dtype=np.int64)
+            position[rows] = np.arange(rows.size)
+            keep = position[self.cell_rows] >= 0
+            cell_index, cell_rows = self.cell_index[keep], position[self.cell_rows[keep]]
         return ShowerFeatures(
             self.geometry,
             self.energy[rows],
@@ -141,7 +148,8 @@ class ShowerFeatures:
             self.occupancy[rows],
             self.cell_hist[rows],
             self.threshold,
-            cells,
+            self.cells,
+            cell_index,
             cell_rows,
         )
 
@@ -206,6 +214,7 @@ def compute_features(
         np.concatenate(hist).astype(np.int32),
         threshold,
         np.concatenate(cells) if cells else None,
+        np.arange(sum(len(c) for c in cells)) if cells else None,
         np.concatenate(cell_rows) if cell_rows else None,
     )
 
