@@ -69,48 +69,25 @@ def test_report_files(files, tmp_path, capsys):
     assert "mse_shapes" in printed and "wrote" in printed
 
 
+def run_evaluate(*args):
+    cmd = [sys.executable, "-m", "qcalo.evaluate", *map(str, args)]
+    return subprocess.run(cmd, capture_output=True, text=True)
+
+
 @pytest.mark.parametrize(
     "which, message", [("other_geometry", "geometry"), ("other_energy", "shares no energy bin")]
 )
 def test_incompatible_inputs(files, tmp_path, which, message):
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "qcalo.evaluate",
-            "--reference",
-            str(files["ref"]),
-            "--candidate",
-            str(files[which]),
-            "--out",
-            str(tmp_path / "r"),
-            "--no-plots",
-        ],
-        capture_output=True,
-        text=True,
-    )
+    out = tmp_path / "r"
+    proc = run_evaluate("--reference", files["ref"], "--candidate", files[which], "--out", out, "--no-plots")
     assert proc.returncode == 2, proc.stderr
     last = proc.stderr.strip().splitlines()[-1]
     assert last.startswith("qcalo: error:") and message in last and str(files[which]) in last
-    assert "Traceback" not in proc.stderr and not (tmp_path / "r" / "metrics.json").exists()
+    assert "Traceback" not in proc.stderr and not (out / "metrics.json").exists()
 
 
 def test_empty_candidate_file(files, tmp_path):
     bad = tmp_path / "empty.h5"
     bad.write_bytes(b"")
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "qcalo.evaluate",
-            "--reference",
-            str(files["ref"]),
-            "--candidate",
-            str(bad),
-            "--out",
-            str(tmp_path / "r"),
-        ],
-        capture_output=True,
-        text=True,
-    )
+    proc = run_evaluate("--reference", files["ref"], "--candidate", bad, "--out", tmp_path / "r")
     assert proc.returncode == 2 and "empty" in proc.stderr and str(bad) in proc.stderr
