@@ -15,9 +15,10 @@ from pathlib import Path
 
 from qcalo import cli
 from qcalo.data.dataset import open_showers
+from qcalo.data.views import View
 from qcalo.errors import ConfigError
 from qcalo.metrics.binning import EnergyBins
-from qcalo.metrics.report import evaluate, headline_metrics, load_sample, progress_log
+from qcalo.metrics.report import check_geometry, evaluate, headline_metrics, load_sample, progress_log
 
 
 def _candidate(spec: str) -> tuple[str | None, str]:
@@ -64,23 +65,34 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=4000,
         help="showers per sample whose cells feed the cell classifier (0: skip it; default 4000)",
     )
+    p.add_argument(
+        "--view",
+        default=None,
+        help="compare reduced views, e.g. longitudinal:8 (a quantum generator's pixels) or transverse:x:5",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-plots", action="store_true")
     args = p.parse_args(argv)
     if args.splits < 2:
         raise ConfigError("--splits must be at least 2 (the floor's spread needs two values)")
 
-    progress_log("reading reference")
-    ref = load_sample(
-        "reference", open_showers(args.reference, args.geometry), args.threshold, args.cell_sample, args.seed
-    )
-    cands = []
-    for k, spec in enumerate(args.candidate):
+    view = View.parse(args.view) if args.view else None
+    ref_data = open_showers(args.reference, args.geometry)
+    cand_data = {}
+    for spec in args.candidate:
         name, path = _candidate(spec)
         data = open_showers(path, args.geometry)
         name = name or data.files[0].path.stem
+        if name in cand_data:
+            raise ConfigError(f"two candidates are named '{name}'; name them with NAME=FILE")
+        check_geometry(ref_data, data, name, view)  # before the long read
+        cand_data[name] = data
+    progress_log("reading reference")
+    ref = load_sample("reference", ref_data, args.threshold, args.cell_sample, args.seed, view)
+    cands = []
+    for k, (name, data) in enumerate(cand_data.items()):
         progress_log(f"reading candidate {name}")
-        cands.append(load_sample(name, data, args.threshold, args.cell_sample, args.seed + 1 + k))
+        cands.append(load_sample(name, data, args.threshold, args.cell_sample, args.seed + 1 + k, view))
     bins = EnergyBins.from_edges(args.energy_bins) if args.energy_bins else None
     report = evaluate(
         ref,
@@ -93,6 +105,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.seed,
         plots=not args.no_plots,
         log=progress_log,
+        view=view,
     )
     res = report["results"]
     width = max(len(m) for m in headline_metrics(report))

@@ -91,3 +91,30 @@ def test_empty_candidate_file(files, tmp_path):
     bad.write_bytes(b"")
     proc = run_evaluate("--reference", files["ref"], "--candidate", bad, "--out", tmp_path / "r")
     assert proc.returncode == 2 and "empty" in proc.stderr and str(bad) in proc.stderr
+
+
+def test_reduced_candidate_needs_and_gets_a_view(files, tmp_path):
+    from qcalo.data.dataset import open_showers
+    from qcalo.data.views import View
+
+    data = open_showers(files["cand"])
+    cells, energy = data.read()
+    v = View.parse("longitudinal:8")
+    reduced = v.apply(cells, data.geometry)
+    pix = write_showers(tmp_path / "pix.h5", reduced, energy, v.geometry(data.geometry), "t")
+    proc = run_evaluate("--reference", files["ref"], "--candidate", pix, "--out", tmp_path / "a")
+    assert proc.returncode == 2 and "--view longitudinal:8" in proc.stderr
+    common = ["--reference", str(files["ref"]), "--view", "longitudinal:8", "--n-bins", "2"]
+    common += ["--splits", "3", "--cell-sample", "300"]
+    assert main([*common, "--candidate", f"c={pix}", "--out", str(tmp_path / "b")]) == 0
+    assert (
+        main([*common, "--candidate", f"c={files['cand']}", "--out", str(tmp_path / "c"), "--no-plots"]) == 0
+    )
+    from_file, reduced_here = (json.loads((tmp_path / d / "metrics.json").read_text()) for d in "bc")
+    assert from_file["settings"]["view"] == "longitudinal:8"
+    assert from_file["reference"]["geometry"]["shape"] == [8]
+    # reducing in the generator or in the evaluation gives the same numbers
+    for metric, value in from_file["results"]["c"].items():
+        expected = reduced_here["results"]["c"][metric]["overall"]
+        assert value["overall"] == pytest.approx(expected, rel=1e-3, abs=1e-9), metric
+    assert (tmp_path / "b" / "shape_z.png").stat().st_size > 10_000

@@ -194,18 +194,22 @@ def _stored_geometry(path: Path, obj: h5py.Dataset | h5py.File) -> Geometry | No
 
 def _open_3dgan(path: Path, h5: h5py.File, geometry: str | Geometry | None) -> ShowerFile:
     ecal = _dataset(path, h5, "ECAL")
-    if ecal.ndim != 4:
+    # qcalo's own files carry their geometry (any rank, e.g. an 8-pixel reduced view); published
+    # 3DGAN files are (N, x, y, z).
+    stored = _stored_geometry(path, h5) if geometry is None else None
+    if stored is None and geometry is None and ecal.ndim != 4:
         raise DataError(path, f"has shape {ecal.shape}; expected rank 4 (N, x, y, z)", "ECAL")
     n = ecal.shape[0]
     if n == 0:
         raise DataError(path, "holds no showers (N = 0)", "ECAL")
     if geometry is not None:
         geom = parse_geometry(geometry)
+    elif stored is not None:
+        geom = stored
+    elif ecal.shape[1] == ecal.shape[2]:
+        geom = ecal_3dgan(ecal.shape[1], ecal.shape[3])
     else:
-        stored = _stored_geometry(path, h5)
-        geom = stored or ecal_3dgan(ecal.shape[1], ecal.shape[3])
-        if stored is None and ecal.shape[1] != ecal.shape[2]:
-            geom = Geometry(ecal.shape[1:], ("x", "y", "z"), 2, name="3dgan-like")
+        geom = Geometry(ecal.shape[1:], ("x", "y", "z"), 2, name="3dgan-like")
     if tuple(ecal.shape[1:]) != geom.shape:
         raise DataError(
             path,

@@ -7,6 +7,7 @@ proportion to their overlap, so energy is conserved for any k (25 layers into 8 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
@@ -92,3 +93,59 @@ def reduced_view(
             axis = geometry.transverse_axes[0]
         return transverse_profile(cells, geometry, axis, bins)
     raise ConfigError(f"reduced view '{kind}': expected 'longitudinal' or 'transverse'")
+
+
+@dataclass(frozen=True)
+class View:
+    """A named reduced view of showers, e.g. the 8-pixel longitudinal profile a quantum
+    generator produces. Its geometry is one axis: the depth axis, or one transverse axis."""
+
+    kind: str = "longitudinal"  # or "transverse"
+    bins: int | None = 8  # None: the axis' own cells
+    axis: str | None = None  # transverse: which axis (default the first transverse one)
+
+    @classmethod
+    def parse(cls, spec: str) -> View:
+        """'longitudinal:8', 'longitudinal' (all layers), 'transverse:x:5', 'transverse:x'."""
+        parts = spec.strip().split(":")
+        kind = parts[0]
+        try:
+            if kind == "longitudinal" and len(parts) <= 2:
+                return cls(kind, int(parts[1]) if len(parts) == 2 else None)
+            if kind == "transverse" and len(parts) <= 3:
+                axis = parts[1] if len(parts) >= 2 and parts[1] else None
+                return cls(kind, int(parts[2]) if len(parts) == 3 else None, axis)
+        except ValueError:
+            pass
+        raise ConfigError(f"view '{spec}': expected 'longitudinal[:BINS]' or 'transverse[:AXIS[:BINS]]'")
+
+    def _axis(self, geometry: Geometry) -> int:
+        if self.kind == "longitudinal":
+            return geometry.depth_axis
+        return geometry.axis(self.axis) if self.axis is not None else geometry.transverse_axes[0]
+
+    def geometry(self, geometry: Geometry) -> Geometry:
+        """The one-axis geometry of this view of `geometry`."""
+        index = self._axis(geometry)
+        n = self.bins or geometry.shape[index]
+        return Geometry((n,), (geometry.axes[index],), 0, name=f"{geometry.name}:{self.spec()}")
+
+    def apply(self, cells: Any, geometry: Geometry) -> Any:
+        """Reduce a batch; a batch already in this view (a reduced generator's output) passes."""
+        if self.is_reduced(geometry):
+            return cells
+        return reduced_view(cells, geometry, self.kind, self.bins, self.axis)
+
+    def is_reduced(self, geometry: Geometry) -> bool:
+        """True if `geometry` is already this view (one axis of the right name and size)."""
+        if len(geometry.shape) != 1:
+            return False
+        name_ok = self.kind == "longitudinal" or self.axis in (None, geometry.axes[0])
+        return name_ok and (self.bins is None or geometry.shape[0] == self.bins)
+
+    def output_geometry(self, geometry: Geometry) -> Geometry:
+        return geometry if self.is_reduced(geometry) else self.geometry(geometry)
+
+    def spec(self) -> str:
+        parts = [self.kind] + ([self.axis] if self.kind == "transverse" and self.axis else [])
+        return ":".join(parts + ([str(self.bins)] if self.bins else []))

@@ -18,7 +18,6 @@
 from __future__ import annotations
 
 import numpy as np
-from scipy import linalg
 from scipy.stats import wasserstein_distance
 
 EPS = 1e-6
@@ -105,14 +104,17 @@ def profile_mre(reference: np.ndarray, candidate: np.ndarray, min_fraction: floa
 
 
 def frechet_distance(x: np.ndarray, y: np.ndarray) -> float:
-    """Frechet distance between Gaussians fitted to two samples of feature vectors."""
+    """Frechet distance between Gaussians fitted to two samples of feature vectors.
+
+    Tr sqrt(S1 S2) is computed as the sum of the square roots of the eigenvalues of the
+    symmetric S1^1/2 S2 S1^1/2, which stays exact for singular covariances.
+    """
     mu1, mu2 = x.mean(axis=0), y.mean(axis=0)
     s1, s2 = np.atleast_2d(np.cov(x, rowvar=False)), np.atleast_2d(np.cov(y, rowvar=False))
-    covmean = linalg.sqrtm(s1 @ s2)
-    if not np.isfinite(covmean).all():  # nearly singular: regularise as the FID code does
-        off = np.eye(s1.shape[0]) * 1e-6
-        covmean = linalg.sqrtm((s1 + off) @ (s2 + off))
-    return float(np.sum((mu1 - mu2) ** 2) + np.trace(s1 + s2 - 2.0 * np.real(covmean)))
+    w, v = np.linalg.eigh(s1)
+    half = (v * np.sqrt(np.clip(w, 0.0, None))) @ v.T
+    cross = np.sqrt(np.clip(np.linalg.eigvalsh(half @ s2 @ half), 0.0, None)).sum()
+    return float(np.sum((mu1 - mu2) ** 2) + np.trace(s1) + np.trace(s2) - 2.0 * cross)
 
 
 def _standardise(reference: np.ndarray, *others: np.ndarray) -> list[np.ndarray]:

@@ -12,7 +12,7 @@ import numpy as np
 
 from qcalo.data.dataset import ShowerData
 from qcalo.data.geometry import Geometry
-from qcalo.data.views import longitudinal_profile, rebin, sum_except, total_energy, transverse_profile
+from qcalo.data.views import View, longitudinal_profile, rebin, sum_except, total_energy, transverse_profile
 
 
 def _weighted_mean(profile: np.ndarray, coord: np.ndarray) -> np.ndarray:
@@ -164,10 +164,16 @@ class ShowerFeatures:
         return out
 
     def high_level(self) -> tuple[np.ndarray, list[str]]:
-        """(N, F) high-level feature matrix for FPD/KPD and the classifier, and the names."""
+        """(N, F) high-level feature matrix for FPD/KPD and the classifier, and the names.
+
+        Occupancy joins only for geometries of at least 64 cells: in a few-pixel view nearly
+        every pixel is hit and the feature is a constant with rare outliers.
+        """
         s = self.scalars()
         s.pop("deposited_energy")
-        s["log10_occupancy"] = np.log10(s.pop("occupancy") + 1.0)
+        occupancy = s.pop("occupancy")
+        if self.geometry.n_cells >= 64:
+            s["log10_occupancy"] = np.log10(occupancy + 1.0)
         names = ["log10_primary_energy", *s]
         return np.column_stack([np.log10(self.energy), *s.values()]), names
 
@@ -178,9 +184,14 @@ def compute_features(
     cell_sample: int = 0,
     seed: int = 0,
     chunk_rows: int = 256,
+    view: View | None = None,
 ) -> ShowerFeatures:
-    """Stream a data set once and keep its per-shower features (cells only for `cell_sample`)."""
-    g = data.geometry
+    """Stream a data set once and keep its per-shower features (cells only for `cell_sample`).
+
+    With a `view` (e.g. the 8-pixel longitudinal profile), showers are reduced to it first, so a
+    full simulation and a generator working at reduced resolution are judged on the same footing.
+    """
+    g = data.geometry if view is None else view.output_geometry(data.geometry)
     n = len(data)
     pick = np.zeros(n, bool)
     if cell_sample:
@@ -190,6 +201,8 @@ def compute_features(
     start = 0
     n_bins = CELL_LOG10_EDGES.size - 1
     for c, e in data.chunks(chunk_rows):
+        if view is not None:
+            c = view.apply(c, data.geometry)
         k = len(e)
         for i, axis in enumerate(g.axes):
             profiles[axis].append(sum_except(c, i).astype(np.float64))

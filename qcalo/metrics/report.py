@@ -17,6 +17,7 @@ import numpy as np
 from qcalo import __version__
 from qcalo.atomic import write_text
 from qcalo.data.dataset import ShowerData
+from qcalo.data.views import View
 from qcalo.errors import DataError, QcaloError
 from qcalo.metrics.binning import EnergyBins
 from qcalo.metrics.compare import MIN_PER_BIN, with_noise_floor
@@ -68,19 +69,32 @@ class Sample:
     features: ShowerFeatures
 
 
-def load_sample(name: str, data: ShowerData, threshold: float, cell_sample: int, seed: int) -> Sample:
-    return Sample(name, data, compute_features(data, threshold, cell_sample, seed))
+def load_sample(
+    name: str, data: ShowerData, threshold: float, cell_sample: int, seed: int, view: View | None = None
+) -> Sample:
+    return Sample(name, data, compute_features(data, threshold, cell_sample, seed, view=view))
 
 
-def check_compatible(ref: Sample, cand: Sample, bins: EnergyBins) -> None:
-    """Same geometry and at least one energy bin with enough showers of both, else a clear error."""
-    rg, cg = ref.data.geometry, cand.data.geometry
-    if rg.shape != cg.shape or rg.depth_axis != cg.depth_axis:
-        raise DataError(
-            cand.data.files[0].path,
-            f"candidate '{cand.name}' has geometry {cg.describe()}; "
-            f"expected the reference's {rg.describe()} ({ref.data.files[0].path})",
-        )
+def check_geometry(ref: ShowerData, cand: ShowerData, name: str, view: View | None = None) -> None:
+    """The candidate must have the reference's geometry (after reducing both to `view`)."""
+    rg, cg = ref.geometry, cand.geometry
+    if view is not None:
+        rg, cg = view.output_geometry(rg), view.output_geometry(cg)
+    if rg.shape == cg.shape and rg.axes == cg.axes and rg.depth_axis == cg.depth_axis:
+        return
+    hint = ""
+    if len(cg.shape) == 1 and len(rg.shape) > 1:
+        kind = "longitudinal" if cg.axes[0] == rg.axes[rg.depth_axis] else f"transverse:{cg.axes[0]}"
+        hint = f"; to compare at the candidate's resolution pass --view {kind}:{cg.shape[0]}"
+    raise DataError(
+        cand.files[0].path,
+        f"candidate '{name}' has geometry {cg.describe()}; expected the reference's {rg.describe()} "
+        f"({ref.files[0].path}){hint}",
+    )
+
+
+def check_energies(ref: Sample, cand: Sample, bins: EnergyBins) -> None:
+    """At least one energy bin with enough showers of both samples, else a clear error."""
     ib_r, ib_c = bins.assign(ref.features.energy), bins.assign(cand.features.energy)
     shared = [
         b
@@ -91,9 +105,9 @@ def check_compatible(ref: Sample, cand: Sample, bins: EnergyBins) -> None:
         e_r, e_c = ref.features.energy, cand.features.energy
         raise DataError(
             cand.data.files[0].path,
-            f"candidate '{cand.name}' shares no energy bin with the "
-            f"reference (>= {MIN_PER_BIN} showers each): reference {e_r.min():.4g}-{e_r.max():.4g} "
-            f"GeV, candidate {e_c.min():.4g}-{e_c.max():.4g} GeV",
+            f"candidate '{cand.name}' shares no energy bin with the reference (>= {MIN_PER_BIN} showers "
+            f"each): reference {e_r.min():.4g}-{e_r.max():.4g} GeV, candidate {e_c.min():.4g}-"
+            f"{e_c.max():.4g} GeV",
         )
 
 
@@ -108,6 +122,7 @@ def evaluate(
     seed: int = 0,
     plots: bool = True,
     log=print,
+    view: View | None = None,
 ) -> dict:
     """Compare, write DIR/metrics.json, DIR/summary.md and the plots; returns the JSON content."""
     bins = bins or EnergyBins.from_energies(ref.features.energy, n_bins)
@@ -115,7 +130,8 @@ def evaluate(
     if len(set(names)) != len(names):
         raise QcaloError(f"candidate names must differ, got {names}; name them with NAME=FILE")
     for cand in candidates:
-        check_compatible(ref, cand, bins)
+        check_geometry(ref.data, cand.data, cand.name, view)
+        check_energies(ref, cand, bins)
     results = with_noise_floor(
         ref.features,
         {c.name: c.features for c in candidates},
@@ -143,6 +159,7 @@ def evaluate(
             "classifier_splits": classifier_splits,
             "seed": seed,
             "threshold_gev": ref.features.threshold,
+            "view": None if view is None else view.spec(),
             "cell_sample": 0 if ref.features.cells is None else len(ref.features.cells),
         },
         "definitions": DEFINITIONS,
@@ -164,7 +181,7 @@ def _describe(s: Sample) -> dict:
     return {
         "files": [str(f.path) for f in s.data.files],
         "n": s.features.n,
-        "geometry": json.loads(s.data.geometry.to_json()),
+        "geometry": json.loads(s.features.geometry.to_json()),
     }
 
 
@@ -178,8 +195,8 @@ def headline_metrics(report: dict) -> list[str]:
     """The metrics a person reads first, named for this geometry, that the report holds."""
     g = report["reference"]["geometry"]
     depth = g["axes"][g["depth_axis"]]
-    t0 = next(a for i, a in enumerate(g["axes"]) if i != g["depth_axis"])
-    names = [h.format(depth=depth, t0=t0) for h in HEADLINE]
+    t0 = next((a for i, a in enumerate(g["axes"]) if i != g["depth_axis"]), None)
+    names = [h.format(depth=depth, t0=t0) for h in HEADLINE if t0 is not None or "{t0}" not in h]
     return [n for n in names if n in report["results"]["floor"]]
 
 
