@@ -185,6 +185,10 @@ class ShowerStream(IterableDataset):
     `np.random.default_rng([seed, epoch])`. With several DataLoader workers, worker w reads every
     num_workers-th window; the batches are then reproducible for a given worker count, and
     `set_epoch(epoch, start_batch)` (resuming mid-epoch) is exact with the default of no workers.
+
+    Distributed training (`rank`, `world_size`): rank r reads every world_size-th window, drops
+    its last partial batch, and all ranks stop after the same number of batches (the smallest
+    rank's), as DistributedDataParallel needs.
     """
 
     def __init__(
@@ -197,6 +201,8 @@ class ShowerStream(IterableDataset):
         chunk_rows: int = 256,
         buffer_chunks: int = 8,
         drop_last: bool = False,
+        rank: int = 0,
+        world_size: int = 1,
     ):
         if batch_size <= 0 or chunk_rows <= 0 or buffer_chunks <= 0:
             raise ConfigError("batch_size, chunk_rows and buffer_chunks must be positive")
@@ -204,14 +210,26 @@ class ShowerStream(IterableDataset):
         self.transforms = transforms if isinstance(transforms, Pipeline) else Pipeline(transforms or ())
         self.chunk_rows, self.buffer_chunks, self.drop_last = chunk_rows, buffer_chunks, drop_last
         self.epoch, self.start_batch = 0, 0
+        self.rank, self.world_size = rank, world_size
+        if world_size > 1:
+            self.drop_last = True
 
     def set_epoch(self, epoch: int, start_batch: int = 0) -> None:
         """Choose the epoch's shuffle and skip its first `start_batch` batches (for resuming)."""
         self.epoch, self.start_batch = int(epoch), int(start_batch)
 
     def __len__(self) -> int:
+        if self.world_size > 1:
+            return self._shard_batches()
         n = len(self.data)
         return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
+
+    def _shard_batches(self) -> int:
+        """Batches per rank: the smallest shard's full batches (window sizes need no reading)."""
+        rows = [0] * self.world_size
+        for w, window in enumerate(self._windows()):
+            rows[w % self.world_size] += sum(idx.size for _, idx in window)
+        return min(rows) // self.batch_size
 
     def _windows(self) -> list[list[tuple[int, np.ndarray]]]:
         """The epoch's plan: windows of (file index, selected row indices), rows in read order."""
@@ -264,7 +282,11 @@ class ShowerStream(IterableDataset):
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         info = get_worker_info()
         worker, n_workers = (0, 1) if info is None else (info.id, info.num_workers)
-        for cells, energy in self._batches(worker, n_workers):
+        shard, n_shards = self.rank * n_workers + worker, self.world_size * n_workers
+        limit = self._shard_batches() - self.start_batch if self.world_size > 1 else None
+        for k, (cells, energy) in enumerate(self._batches(shard, n_shards)):
+            if limit is not None and k >= limit:
+                break
             c, e = self.transforms.forward(
                 torch.from_numpy(cells), torch.from_numpy(energy.astype(np.float32))
             )

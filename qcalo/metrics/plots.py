@@ -155,3 +155,39 @@ def _unit(h: np.ndarray) -> np.ndarray:
 
 def _density(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
     return _unit(D.histogram(values, edges))
+
+
+def validation_figure(
+    ref: ShowerFeatures, gen: ShowerFeatures, bins: EnergyBins, path: Path, title: str = ""
+) -> Path:
+    """The training loop's per-epoch picture: longitudinal and first transverse mean shapes, and
+    the sampling fraction against the primary energy, generated vs held-out data."""
+    g = ref.geometry
+    axes = [g.axes[g.depth_axis], *(g.axes[i] for i in g.transverse_axes[:1])]
+    fig, pairs = _panels(len(axes) + 1, title)
+    colours = {"generated": "C1"}
+    for axis, (top, bottom) in zip(axes, pairs, strict=False):
+        edges = np.arange(ref.profiles[axis].shape[1] + 1)
+        _stairs(
+            top,
+            bottom,
+            edges,
+            D.mean_shape(ref.profiles[axis]),
+            {"generated": D.mean_shape(gen.profiles[axis])},
+            colours,
+        )
+        top.set_yscale("log")
+        top.set_title(f"shape along {axis}", fontsize=9)
+        bottom.set_xlabel(f"{axis} (cell)")
+    top, bottom = pairs[-1]
+    ib_r, ib_g = bins.assign(ref.energy), bins.assign(gen.energy)
+    valid = [b for b in range(len(bins)) if (ib_r == b).any() and (ib_g == b).any()]
+    r = np.array([ref.sampling_fraction[ib_r == b].mean() for b in valid])
+    f = np.array([gen.sampling_fraction[ib_g == b].mean() for b in valid])
+    top.plot(bins.centres[valid], r, "o-", label="held-out data", **REF_STYLE)
+    top.plot(bins.centres[valid], f, "s--", color="C1", label="generated")
+    bottom.plot(bins.centres[valid], f / r, "s--", color="C1")
+    top.set_title("deposited / primary energy", fontsize=9)
+    bottom.set_xlabel("primary energy (GeV)")
+    top.legend(fontsize=7)
+    return _save(fig, path)

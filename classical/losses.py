@@ -1,0 +1,43 @@
+"""The 3DGAN losses: BCE on real/fake + lambda_E MAPE(energy) + lambda_S MAPE(ECAL sum).
+
+MAPE follows Keras, `mean_absolute_percentage_error(y_true, y_pred)` = 100 mean(|t - p| / |t|):
+the *target* is in the denominator (swapping the arguments, a known porting error, divides by the
+network's own output).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def mape(target: torch.Tensor, prediction: torch.Tensor, eps: float = 1e-7) -> torch.Tensor:
+    return 100.0 * torch.mean(torch.abs(target - prediction) / torch.clamp(torch.abs(target), min=eps))
+
+
+def real_fake_labels(
+    n: int, real: bool, smoothing: float, flip_prob: float, gen: torch.Generator, device: torch.device
+) -> torch.Tensor:
+    """Targets for the real/fake head: 1 - smoothing for real, 0 for fake, each flipped with
+    probability `flip_prob` (the 3DGAN's BitFlip, which keeps the discriminator from winning)."""
+    labels = torch.full((n,), 1.0 - smoothing if real else 0.0, device=device)
+    flip = torch.rand(n, generator=gen, device="cpu").to(device) < flip_prob
+    return torch.where(flip, 1.0 - labels, labels)
+
+
+def gan3d_loss(
+    outputs: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
+    labels: torch.Tensor,
+    energy_target: torch.Tensor,
+    ecal_target: torch.Tensor,
+    weights: tuple[float, float, float],
+) -> tuple[torch.Tensor, dict[str, float]]:
+    """Weighted sum of the three terms, and each term for the logs."""
+    prob, aux, ecal = outputs
+    terms = (
+        F.binary_cross_entropy(prob.clamp(1e-7, 1 - 1e-7), labels),
+        mape(energy_target, aux),
+        mape(ecal_target, ecal),
+    )
+    total = sum(w * t for w, t in zip(weights, terms, strict=True))
+    return total, {"bce": terms[0].item(), "aux_mape": terms[1].item(), "ecal_mape": terms[2].item()}

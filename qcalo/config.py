@@ -1,0 +1,89 @@
+"""Flat training configs: defaults < plug-in defaults < YAML file < `--set key=value`.
+
+One flat dict, nanoGPT-style: every key is printed, saved in the run folder and in every
+checkpoint. Unknown keys are an error (a typo must not silently train with a default).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from qcalo.errors import ConfigError
+
+DEFAULTS: dict[str, Any] = {
+    "generator": "conv3d",
+    "data": None,  # files or globs; None: the built-in data set
+    "geometry": None,  # for files that do not carry one
+    "val_fraction": 0.1,
+    "split_by": "fraction",  # or "file"
+    "seed": 0,
+    "epochs": 10,
+    "max_steps": 0,  # stop after this many steps in all (0: no limit)
+    "batch_size": 64,
+    "optimizer": "rmsprop",  # the 3DGAN's; or "adam"
+    "lr_g": 1e-3,
+    "lr_d": 1e-3,
+    "betas": [0.5, 0.999],  # adam only
+    "rho": 0.9,  # rmsprop only (Keras RMSprop rho)
+    "g_steps": 2,  # generator updates per discriminator update (3DGAN: 2)
+    "device": "cpu",  # cpu, cuda, cuda:1
+    "num_workers": 0,
+    "val_showers": 1000,  # held-out showers used for validation each epoch
+    "checkpoint_every": 0,  # also checkpoint every N steps (0: at epoch ends only)
+    "log_every": 10,
+    "out": None,  # run folder; None: runs/<generator>
+}
+
+
+def parse_value(text: str) -> Any:
+    """A --set value as YAML: 1e-3 -> float, [1, 2] -> list, null -> None, words -> str."""
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+
+
+def load_config(
+    generator: str | None,
+    path: str | Path | None = None,
+    sets: Sequence[str] = (),
+    overrides: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The full config of a run."""
+    from qcalo.generators import get_plugin
+
+    file_cfg: dict[str, Any] = {}
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"config file {path} does not exist")
+        try:
+            file_cfg = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"config file {path} is not valid YAML: {exc}") from None
+        if not isinstance(file_cfg, dict):
+            raise ConfigError(f"config file {path}: expected a mapping of keys to values")
+    name = generator or file_cfg.get("generator") or DEFAULTS["generator"]
+    plugin = get_plugin(name)
+    cfg = {**DEFAULTS, **plugin.defaults}
+    set_cfg: dict[str, Any] = {}
+    for item in sets:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--set {item!r}: expected key=value")
+        set_cfg[key.strip()] = parse_value(value)
+    for source, values in (("config file", file_cfg), ("--set", set_cfg), ("option", overrides or {})):
+        unknown = sorted(set(values) - set(cfg))
+        if unknown:
+            raise ConfigError(
+                f"{source}: unknown key(s) {unknown} for generator '{name}'; known: {', '.join(sorted(cfg))}"
+            )
+        cfg.update({k: v for k, v in values.items() if v is not None or source != "option"})
+    cfg["generator"] = name
+    if cfg["out"] is None:
+        cfg["out"] = f"runs/{name}"
+    return cfg

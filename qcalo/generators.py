@@ -1,0 +1,119 @@
+"""Generator plug-ins: the one small interface between a generator and the training loop.
+
+A plug-in supplies the networks, how showers enter them and leave them, and the losses; the loop
+(`qcalo.train`) owns data, optimisers, progress, validation, logs and checkpoints and knows
+nothing else of the generator, the way PennyLane devices sit behind one string. Plug-ins are
+found by name in REGISTRY and imported only when used.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from qcalo.data.dataset import ShowerData
+from qcalo.data.geometry import Geometry
+from qcalo.errors import ConfigError
+
+REGISTRY: dict[str, str] = {
+    "conv3d": "classical.plugin:Conv3DPlugin",
+    "conv2d": "classical.plugin:Conv2DPlugin",
+    "quantum": "qcalo.quantum.plugin:QuantumPlugin",
+}
+
+
+def get_plugin(name: str) -> type[GanPlugin]:
+    """The plug-in class registered under `name`."""
+    if name not in REGISTRY:
+        raise ConfigError(f"unknown generator '{name}'; expected one of {', '.join(REGISTRY)}")
+    module, _, attr = REGISTRY[name].partition(":")
+    try:
+        return getattr(importlib.import_module(module), attr)
+    except (ImportError, AttributeError) as exc:
+        raise ConfigError(f"generator '{name}' is registered but cannot be loaded: {exc}") from None
+
+
+class GanPlugin:
+    """Base class of generator plug-ins: an energy-conditioned GAN.
+
+    `x` below is a batch in the model's own space (after `to_model`), `energy` the primary
+    energies in GeV (tensor, shape (B,)), `gen` the loop's torch.Generator (all randomness of a
+    step comes from it, so that runs resume bit for bit).
+    """
+
+    name = "base"
+    defaults: dict[str, Any] = {}  # plug-in specific config keys and their defaults
+
+    def __init__(self, config: dict[str, Any], geometry: Geometry, calibration: dict[str, Any]):
+        self.config = config
+        self.geometry = geometry
+        self.calibration = calibration
+
+    @classmethod
+    def calibrate(cls, config: dict[str, Any], data: ShowerData) -> dict[str, Any]:
+        """Figures taken from the training data once and kept in the checkpoint."""
+        return {}
+
+    def build(self) -> tuple[nn.Module, nn.Module]:
+        """(generator, discriminator)."""
+        raise NotImplementedError
+
+    def to_model(self, cells: torch.Tensor, energy: torch.Tensor) -> torch.Tensor:
+        """A batch of showers (GeV) in the model's space."""
+        return cells
+
+    def showers(self, x: torch.Tensor, energy: torch.Tensor) -> torch.Tensor:
+        """Back from the model's space to showers in GeV."""
+        return x
+
+    def latent(self, energy: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+        raise NotImplementedError
+
+    def d_loss(
+        self, disc: nn.Module, x: torch.Tensor, energy: torch.Tensor, real: bool, gen: torch.Generator
+    ) -> tuple[torch.Tensor, dict[str, float]]:
+        raise NotImplementedError
+
+    def g_loss(
+        self, disc: nn.Module, fake: torch.Tensor, energy: torch.Tensor, gen: torch.Generator
+    ) -> tuple[torch.Tensor, dict[str, float]]:
+        raise NotImplementedError
+
+    @torch.no_grad()
+    def generate(self, generator: nn.Module, energy: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+        """Showers in GeV for primary energies in GeV (generator in eval mode)."""
+        return self.showers(generator(self.latent(energy, gen)), energy)
+
+    @property
+    def output_geometry(self) -> Geometry:
+        """The geometry of what `generate` returns (a reduced view for reduced generators)."""
+        return self.geometry
+
+
+def fit_sampling_fraction(energy: np.ndarray, deposited: np.ndarray, degree: int = 2) -> list[float]:
+    """Coefficients of deposited / E as a polynomial in ln E (highest power first), fitted to the
+    means of up to 20 energy bins, so the expected ECAL sum of a generated shower follows the data
+    (the 3DGAN's 'fit from ROOT' of the sampling fraction)."""
+    ratio = deposited / energy
+    edges = np.unique(np.quantile(np.log(energy), np.linspace(0, 1, 21)))
+    idx = np.clip(np.searchsorted(edges, np.log(energy), "right") - 1, 0, max(len(edges) - 2, 0))
+    centres, means = [], []
+    for b in np.unique(idx):
+        sel = idx == b
+        centres.append(np.log(energy[sel]).mean())
+        means.append(ratio[sel].mean())
+    degree = min(degree, len(centres) - 1)
+    return np.polyfit(centres, means, degree).tolist()
+
+
+def sampling_fraction(coeffs: list[float], energy: torch.Tensor) -> torch.Tensor:
+    """Evaluate `fit_sampling_fraction`'s polynomial at energies (GeV), in torch."""
+    x = torch.log(energy)
+    out = torch.zeros_like(x)
+    for c in coeffs:
+        out = out * x + c
+    return out

@@ -1,0 +1,422 @@
+"""`python -m qcalo.train`: one training loop for every generator.
+
+    python -m qcalo.train --generator conv3d                    # built-in data, configs defaults
+    python -m qcalo.train --config configs/conv2d.yaml --data 'EleEscan_*.h5' --epochs 30
+    python -m qcalo.train --generator conv3d --out runs/a --resume        # continue a killed run
+    torchrun --nproc_per_node=2 -m qcalo.train --generator conv3d         # several processes
+
+The loop owns data, optimisers, progress bars, validation with qcalo.metrics, JSONL logs, plots
+and checkpoints; the generator is a plug-in (`qcalo.generators`). Each step: the discriminator
+learns on a real batch, then on a fake one, then the generator takes `g_steps` steps. All
+randomness comes from seeded generators saved in the checkpoints, so a resumed run (even after
+SIGKILL) reproduces the uninterrupted one on CPU.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch import nn
+from tqdm import tqdm
+
+from qcalo import __version__, cli
+from qcalo.atomic import atomic_path, write_text
+from qcalo.data.dataset import ShowerData, open_showers
+from qcalo.data.geometry import Geometry
+from qcalo.errors import ConfigError, QcaloError
+from qcalo.generators import GanPlugin, get_plugin
+from qcalo.metrics.binning import EnergyBins
+from qcalo.metrics.compare import compare
+from qcalo.metrics.observables import compute_features
+
+CHECKPOINT_FORMAT = "qcalo-checkpoint-1"
+
+
+class TrainingError(QcaloError):
+    """Training cannot go on (a non-finite loss); the last good checkpoint is kept."""
+
+
+# --------------------------------------------------------------------------------------------
+# Checkpoints
+
+
+def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
+    """torch.save through a temporary file: a kill mid-write leaves the previous checkpoint."""
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
+
+
+def load_checkpoint(path: str | Path) -> dict[str, Any]:
+    """A qcalo checkpoint, loaded with weights_only=True (no code runs from the file)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"checkpoint {path} does not exist")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - any unreadable file is the same user-facing problem
+        raise ConfigError(f"checkpoint {path} cannot be read ({type(exc).__name__}: {exc})") from None
+    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
+        raise ConfigError(f"{path} is not a qcalo checkpoint (expected format '{CHECKPOINT_FORMAT}')")
+    return state
+
+
+def plugin_from_checkpoint(state: dict[str, Any]) -> tuple[GanPlugin, nn.Module]:
+    """The plug-in and its generator (eval mode, CPU) as saved in a checkpoint."""
+    config = state["config"]
+    plugin = get_plugin(config["generator"])(
+        config, Geometry.from_json(state["geometry"]), state["calibration"]
+    )
+    generator, _ = plugin.build()
+    generator.load_state_dict(state["models"]["generator"])
+    return plugin, generator.eval()
+
+
+# --------------------------------------------------------------------------------------------
+# Distributed set-up
+
+
+def init_distributed(device: str) -> tuple[int, int, torch.device]:
+    """(rank, world size, device); under torchrun joins the process group (gloo / nccl)."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError("device 'cuda' requested but torch sees no CUDA device")
+    if world > 1:
+        backend = "nccl" if device.startswith("cuda") else "gloo"
+        dist.init_process_group(backend)
+        if device.startswith("cuda"):
+            local = int(os.environ.get("LOCAL_RANK", "0"))
+            torch.cuda.set_device(local)
+            return rank, world, torch.device("cuda", local)
+    return rank, world, torch.device(device)
+
+
+def _unwrap(module: nn.Module) -> nn.Module:
+    return module.module if isinstance(module, nn.parallel.DistributedDataParallel) else module
+
+
+# --------------------------------------------------------------------------------------------
+# The loop
+
+
+class Trainer:
+    def __init__(self, config: dict[str, Any], resume: bool = False, progress: bool = True):
+        self.cfg = config
+        self.rank, self.world, self.device = init_distributed(config["device"])
+        self.main = self.rank == 0
+        self.out = Path(config["out"])
+        self.progress = progress and self.main
+        torch.manual_seed(config["seed"] * 1000 + self.rank)
+        self.gen = torch.Generator().manual_seed(config["seed"] * 1000 + self.rank + 1)
+
+        data = self._open_data()
+        self.train_data, self.val_data = data.split(
+            config["val_fraction"], config["split_by"], config["seed"]
+        )
+        self.geometry = data.geometry
+        state = self._last_checkpoint() if resume else None
+        plugin_cls = get_plugin(config["generator"])
+        calibration = state["calibration"] if state else plugin_cls.calibrate(config, self.train_data)
+        self.plugin = plugin_cls(config, self.geometry, calibration)
+        g, d = self.plugin.build()
+        self.g, self.d = g.to(self.device), d.to(self.device)
+        if self.world > 1:
+            self.g = nn.parallel.DistributedDataParallel(self.g)
+            self.d = nn.parallel.DistributedDataParallel(self.d)
+        self.opt_g = self._optimizer(self.g, config["lr_g"])
+        self.opt_d = self._optimizer(self.d, config["lr_d"])
+        self.stream = self.train_data.stream(
+            config["batch_size"], seed=config["seed"], rank=self.rank, world_size=self.world
+        )
+        self.epoch, self.batch, self.step = 0, 0, 0
+        self.best = math.inf
+        if state:
+            self._restore(state)
+        elif resume and self.main:
+            print(f"qcalo: no checkpoint in {self.out}; starting a new run", file=sys.stderr)
+        if self.main:
+            self._prepare_run_folder(resumed=state is not None)
+            self.val_ref = self._validation_reference()
+
+    # -- set-up helpers
+
+    def _open_data(self) -> ShowerData:
+        files = self.cfg["data"]
+        if files is None:
+            from qcalo.data.builtin import builtin_dataset
+
+            files = [builtin_dataset(progress=self.main)]
+        return open_showers(files, self.cfg["geometry"])
+
+    def _optimizer(self, module: nn.Module, lr: float) -> torch.optim.Optimizer:
+        name = self.cfg["optimizer"]
+        if name == "rmsprop":
+            return torch.optim.RMSprop(module.parameters(), lr=lr, alpha=self.cfg["rho"], eps=1e-7)
+        if name == "adam":
+            return torch.optim.Adam(module.parameters(), lr=lr, betas=tuple(self.cfg["betas"]))
+        raise ConfigError(f"optimizer '{name}': expected 'rmsprop' or 'adam'")
+
+    def _last_checkpoint(self) -> dict[str, Any] | None:
+        path = self.out / "last.pt"
+        return load_checkpoint(path) if path.exists() else None
+
+    def _prepare_run_folder(self, resumed: bool) -> None:
+        self.out.mkdir(parents=True, exist_ok=True)
+        (self.out / "plots").mkdir(exist_ok=True)
+        write_text(self.out / "config.json", json.dumps(self.cfg, indent=1) + "\n")
+        log = self.out / "log.jsonl"
+        if resumed and log.exists():  # drop what a killed run logged after its last checkpoint
+            keep = [
+                line
+                for line in log.read_text().splitlines()
+                if line.strip() and json.loads(line).get("step", 0) <= self.step
+            ]
+            write_text(log, "".join(line + "\n" for line in keep))
+        elif not resumed:
+            write_text(log, "")
+
+    def _validation_reference(self):
+        n = min(self.cfg["val_showers"], len(self.val_data))
+        cells, energy = self.val_data.read(limit=n)
+        ref = compute_features(ShowerData.from_arrays(cells, energy, self.geometry))
+        return ref, EnergyBins.from_energies(ref.energy, 5)
+
+    # -- checkpoint state
+
+    def _rng_state(self) -> dict[str, Any]:
+        state = {"torch": torch.get_rng_state(), "loop": self.gen.get_state()}
+        if self.device.type == "cuda":
+            state["cuda"] = torch.cuda.get_rng_state(self.device)
+        return state
+
+    def _state(self) -> dict[str, Any]:
+        rngs = [self._rng_state()]
+        if self.world > 1:
+            rngs = [None] * self.world
+            dist.all_gather_object(rngs, self._rng_state())
+        return {
+            "format": CHECKPOINT_FORMAT,
+            "qcalo_version": __version__,
+            "config": self.cfg,
+            "geometry": self.geometry.to_json(),
+            "calibration": self.plugin.calibration,
+            "models": {
+                "generator": _unwrap(self.g).state_dict(),
+                "discriminator": _unwrap(self.d).state_dict(),
+            },
+            "optimizers": {"generator": self.opt_g.state_dict(), "discriminator": self.opt_d.state_dict()},
+            "rng": rngs,
+            "epoch": self.epoch,
+            "batch": self.batch,
+            "step": self.step,
+            "best": self.best,
+        }
+
+    def _restore(self, state: dict[str, Any]) -> None:
+        if len(state["rng"]) != self.world:
+            raise ConfigError(
+                f"checkpoint was written by {len(state['rng'])} process(es); resume it "
+                f"with the same number (now {self.world})"
+            )
+        _unwrap(self.g).load_state_dict(state["models"]["generator"])
+        _unwrap(self.d).load_state_dict(state["models"]["discriminator"])
+        self.opt_g.load_state_dict(state["optimizers"]["generator"])
+        self.opt_d.load_state_dict(state["optimizers"]["discriminator"])
+        rng = state["rng"][self.rank]
+        torch.set_rng_state(rng["torch"])
+        self.gen.set_state(rng["loop"])
+        if "cuda" in rng and self.device.type == "cuda":
+            torch.cuda.set_rng_state(rng["cuda"], self.device)
+        self.epoch, self.batch, self.step, self.best = (
+            state["epoch"],
+            state["batch"],
+            state["step"],
+            state["best"],
+        )
+
+    def _checkpoint(self, best: bool = False) -> None:
+        state = self._state()  # collective under DDP: every rank takes part
+        if self.main:
+            save_checkpoint(self.out / "last.pt", state)
+            if best:
+                save_checkpoint(self.out / "best.pt", state)
+
+    def _log(self, record: dict[str, Any]) -> None:
+        if self.main:
+            with open(self.out / "log.jsonl", "a") as f:
+                f.write(json.dumps(record) + "\n")
+
+    # -- training
+
+    def train_step(self, cells: torch.Tensor, energy: torch.Tensor) -> dict[str, float]:
+        p, gen = self.plugin, self.gen
+        energy = energy.to(self.device, torch.float32)
+        x = p.to_model(cells.to(self.device), energy)
+        self.d.train()
+        logs: dict[str, float] = {}
+        for real in (True, False):
+            if real:
+                batch = x
+            else:  # fakes come from the generator in inference mode, as Keras' predict() did
+                self.g.eval()
+                with torch.no_grad():
+                    batch = self.g(p.latent(energy, gen))
+            loss, parts = p.d_loss(self.d, batch, energy, real, gen)
+            self._check(loss, "discriminator", parts)
+            self.opt_d.zero_grad(set_to_none=True)
+            loss.backward()
+            self.opt_d.step()
+            logs[f"d_loss_{'real' if real else 'fake'}"] = loss.item()
+        self.g.train()
+        g_losses = []
+        for _ in range(self.cfg["g_steps"]):
+            e = energy[torch.randperm(len(energy), generator=gen).to(self.device)]
+            loss, parts = p.g_loss(self.d, self.g(p.latent(e, gen)), e, gen)
+            self._check(loss, "generator", parts)
+            self.opt_g.zero_grad(set_to_none=True)
+            loss.backward()
+            self.opt_g.step()
+            g_losses.append(loss.item())
+        logs["g_loss"] = float(np.mean(g_losses))
+        logs.update({f"g_{k}": v for k, v in parts.items()})
+        return logs
+
+    def _check(self, loss: torch.Tensor, which: str, parts: dict[str, float]) -> None:
+        if not torch.isfinite(loss):
+            detail = ", ".join(f"{k}={v:.4g}" for k, v in parts.items())
+            raise TrainingError(
+                f"the {which} loss became {loss.item()} at epoch {self.epoch} step {self.step} "
+                f"({detail}); training stopped, the last good checkpoint is kept in {self.out}; "
+                "try a lower learning rate (--set lr_g=... lr_d=...)"
+            )
+
+    def validate(self, epoch: int) -> dict[str, float]:
+        """Shower-shape MSE and sampling-fraction error of generated vs held-out showers."""
+        ref, bins = self.val_ref
+        gen = torch.Generator().manual_seed(self.cfg["seed"] * 7919 + epoch)
+        g = _unwrap(self.g).eval()
+        energy = torch.as_tensor(ref.energy, dtype=torch.float32)
+        cells = torch.cat([self.plugin.generate(g, e.to(self.device), gen).cpu() for e in energy.split(256)])
+        fake = compute_features(
+            ShowerData.from_arrays(cells.numpy(), ref.energy, self.plugin.output_geometry)
+        )
+        res = compare(ref, fake, bins, classifier=False)
+        scores = {
+            "mse_shapes": res["mse_shapes"]["overall"],
+            "mre_sampling_fraction": res["mre_sampling_fraction"]["overall"],
+            "kl_shape_long": res[f"kl_shape_{ref.geometry.axes[ref.geometry.depth_axis]}"]["overall"],
+        }
+        # Both terms are relative errors: of the sampling fraction, and RMS of the shapes / peak.
+        scores["score"] = scores["mre_sampling_fraction"] + math.sqrt(scores["mse_shapes"])
+        from qcalo.metrics.plots import validation_figure
+
+        validation_figure(
+            ref,
+            fake,
+            bins,
+            self.out / "plots" / f"epoch{self.epoch:03d}.png",
+            title=f"{self.cfg['generator']} epoch {self.epoch}, step {self.step}",
+        )
+        return scores
+
+    def fit(self) -> dict[str, Any]:
+        cfg = self.cfg
+        max_steps = cfg["max_steps"] or math.inf
+        if len(self.stream) == 0:
+            raise ConfigError(
+                f"batch_size {cfg['batch_size']} exceeds the {len(self.train_data)} training "
+                f"showers (per process); lower it with --set batch_size=..."
+            )
+        last_val: dict[str, float] = {}
+        while self.epoch < cfg["epochs"] and self.step < max_steps:
+            self.stream.set_epoch(self.epoch, self.batch)
+            bar = tqdm(
+                total=len(self.stream),
+                initial=self.batch,
+                disable=not self.progress,
+                desc=f"epoch {self.epoch}",
+                unit="batch",
+                dynamic_ncols=True,
+            )
+            t0, done0 = time.perf_counter(), self.batch
+            for cells, energy in self.stream:
+                logs = self.train_step(cells, energy)
+                self.batch += 1
+                self.step += 1
+                bar.update(1)
+                if self.step % cfg["log_every"] == 0:
+                    bar.set_postfix(d=f"{logs['d_loss_real']:.3g}", g=f"{logs['g_loss']:.3g}")
+                    per_step = (time.perf_counter() - t0) / (self.batch - done0)
+                    self._log({"epoch": self.epoch, "step": self.step, **logs, "s_per_step": per_step})
+                if cfg["checkpoint_every"] and self.step % cfg["checkpoint_every"] == 0:
+                    self._checkpoint()
+                if self.step >= max_steps:
+                    break
+            bar.close()
+            validated_epoch = self.epoch
+            if self.batch >= len(self.stream):  # the epoch is complete
+                self.epoch, self.batch = self.epoch + 1, 0
+            improved = False
+            if self.main:
+                last_val = self.validate(validated_epoch)
+                improved = last_val["score"] < self.best
+                self.best = min(self.best, last_val["score"])
+                self._log({"epoch": validated_epoch, "step": self.step, "val": last_val})
+                summary = ", ".join(f"{k} {v:.4g}" for k, v in last_val.items())
+                print(f"epoch {validated_epoch} (step {self.step}): {summary}", file=sys.stderr)
+            self._checkpoint(best=improved)
+        if self.world > 1:
+            dist.barrier()
+            dist.destroy_process_group()
+        return last_val
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m qcalo.train", description=__doc__.split("\n")[0])
+    p.add_argument("--generator", default=None, help="conv3d, conv2d or quantum (default: from --config)")
+    p.add_argument("--config", default=None, help="YAML config (e.g. configs/conv3d.yaml)")
+    p.add_argument("--data", nargs="+", default=None, help="HDF5 files or globs (default: built-in data)")
+    p.add_argument("--out", default=None, help="run folder (default runs/<generator>)")
+    p.add_argument("--epochs", type=int, default=None)
+    p.add_argument("--max-steps", type=int, default=None, help="stop after this many steps in all")
+    p.add_argument("--device", default=None, help="cpu, cuda or cuda:N")
+    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
+    p.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE", help="override config keys")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    args = p.parse_args(argv)
+    from qcalo.config import load_config
+
+    overrides = {
+        "data": args.data,
+        "out": args.out,
+        "epochs": args.epochs,
+        "max_steps": args.max_steps,
+        "device": args.device,
+        "seed": args.seed,
+    }
+    cfg = load_config(args.generator, args.config, args.set, overrides)
+    trainer = Trainer(cfg, resume=args.resume, progress=not args.quiet)
+    if trainer.main:
+        where = f"{trainer.device} x {trainer.world}"
+        print(f"qcalo.train: {cfg['generator']} on {where}, run folder {trainer.out}", file=sys.stderr)
+    trainer.fit()
+    if trainer.main:
+        out = trainer.out
+        print(f"checkpoints: {out / 'last.pt'}, {out / 'best.pt'}; log: {out / 'log.jsonl'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(cli.run(main))
