@@ -23,6 +23,7 @@ DEFAULTS: dict[str, Any] = {
     "seed": 0,
     "epochs": 10,
     "max_steps": 0,  # stop after this many steps in all (0: no limit)
+    "time_limit_min": 0.0,  # stop (validate, checkpoint) after this many minutes of training (0: none)
     "batch_size": 64,
     "optimizer": "rmsprop",  # the 3DGAN's; or "adam"
     "lr_g": 1e-3,

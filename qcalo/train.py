@@ -339,7 +339,8 @@ class Trainer:
                 f"showers (per process); lower it with --set batch_size=..."
             )
         last_val: dict[str, float] = {}
-        while self.epoch < cfg["epochs"] and self.step < max_steps:
+        deadline = time.monotonic() + 60 * cfg["time_limit_min"] if cfg["time_limit_min"] else math.inf
+        while self.epoch < cfg["epochs"] and self.step < max_steps and time.monotonic() < deadline:
             self.stream.set_epoch(self.epoch, self.batch)
             bar = tqdm(
                 total=len(self.stream),
@@ -361,7 +362,7 @@ class Trainer:
                     self._log({"epoch": self.epoch, "step": self.step, **logs, "s_per_step": per_step})
                 if cfg["checkpoint_every"] and self.step % cfg["checkpoint_every"] == 0:
                     self._checkpoint()
-                if self.step >= max_steps:
+                if self.step >= max_steps or time.monotonic() >= deadline:
                     break
             bar.close()
             validated_epoch = self.epoch
