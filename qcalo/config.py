@@ -43,9 +43,29 @@ DEFAULTS: dict[str, Any] = {
 def parse_value(text: str) -> Any:
     """A --set value as YAML: 1e-3 -> float, [1, 2] -> list, null -> None, words -> str."""
     try:
-        return yaml.safe_load(text)
+        value = yaml.safe_load(text)
     except yaml.YAMLError:
         return text
+    if isinstance(value, str):  # PyYAML reads YAML 1.1, where 1e-3 (no dot) is a string
+        try:
+            return float(value)
+        except ValueError:
+            pass
+    return value
+
+
+def _coerce(key: str, value: Any, default: Any, source: str) -> Any:
+    """Numbers written as strings ('1e-3' in a YAML file) become the default's type."""
+    if isinstance(default, bool) or value is None or not isinstance(default, int | float):
+        return value
+    if isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            raise ConfigError(f"{source}: '{key}' must be a number, got {value!r}") from None
+    if isinstance(default, int) and isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
 
 
 def load_config(
@@ -83,7 +103,9 @@ def load_config(
             raise ConfigError(
                 f"{source}: unknown key(s) {unknown} for generator '{name}'; known: {', '.join(sorted(cfg))}"
             )
-        cfg.update({k: v for k, v in values.items() if v is not None or source != "option"})
+        for key, value in values.items():
+            if value is not None or source != "option":
+                cfg[key] = _coerce(key, value, cfg[key], source)
     cfg["generator"] = name
     if cfg["out"] is None:
         cfg["out"] = f"runs/{name}"

@@ -37,7 +37,7 @@ from qcalo.data.geometry import Geometry
 from qcalo.errors import ConfigError, QcaloError
 from qcalo.generators import GanPlugin, get_plugin
 from qcalo.metrics.binning import EnergyBins
-from qcalo.metrics.compare import compare
+from qcalo.metrics.compare import MIN_PER_BIN, compare
 from qcalo.metrics.observables import compute_features
 
 CHECKPOINT_FORMAT = "qcalo-checkpoint-1"
@@ -190,7 +190,8 @@ class Trainer:
         n = min(self.cfg["val_showers"], len(self.val_data))
         cells, energy = self.val_data.read(limit=n)
         ref = compute_features(ShowerData.from_arrays(cells, energy, self.geometry))
-        return ref, EnergyBins.from_energies(ref.energy, 5)
+        # up to 5 energy bins, each with enough showers for the per-bin metrics
+        return ref, EnergyBins.from_energies(ref.energy, max(1, min(5, n // (2 * MIN_PER_BIN))))
 
     # -- checkpoint state
 

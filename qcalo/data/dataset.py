@@ -186,9 +186,10 @@ class ShowerStream(IterableDataset):
     num_workers-th window; the batches are then reproducible for a given worker count, and
     `set_epoch(epoch, start_batch)` (resuming mid-epoch) is exact with the default of no workers.
 
-    Distributed training (`rank`, `world_size`): rank r reads every world_size-th window, drops
-    its last partial batch, and all ranks stop after the same number of batches (the smallest
-    rank's), as DistributedDataParallel needs.
+    Distributed training (`rank`, `world_size`): every rank reads the epoch's batches in the same
+    order and keeps every world_size-th one, starting at its rank; partial batches are dropped
+    and all ranks take the same number of batches, as DistributedDataParallel needs. (Each rank
+    reads all the data: simple and exact, at world_size times the I/O.)
     """
 
     def __init__(
@@ -219,17 +220,10 @@ class ShowerStream(IterableDataset):
         self.epoch, self.start_batch = int(epoch), int(start_batch)
 
     def __len__(self) -> int:
-        if self.world_size > 1:
-            return self._shard_batches()
         n = len(self.data)
+        if self.world_size > 1:
+            return n // self.batch_size // self.world_size
         return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
-
-    def _shard_batches(self) -> int:
-        """Batches per rank: the smallest shard's full batches (window sizes need no reading)."""
-        rows = [0] * self.world_size
-        for w, window in enumerate(self._windows()):
-            rows[w % self.world_size] += sum(idx.size for _, idx in window)
-        return min(rows) // self.batch_size
 
     def _windows(self) -> list[list[tuple[int, np.ndarray]]]:
         """The epoch's plan: windows of (file index, selected row indices), rows in read order."""
@@ -247,7 +241,7 @@ class ShowerStream(IterableDataset):
 
     def _batches(self, worker: int = 0, n_workers: int = 1) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         rng = np.random.default_rng([self.seed, self.epoch, 1])
-        skip_rows = self.start_batch * self.batch_size
+        skip_rows = self.start_batch * self.batch_size * self.world_size
         left: tuple[np.ndarray, np.ndarray] | None = None
         for w, window in enumerate(self._windows()):
             n_window = sum(idx.size for _, idx in window)
@@ -282,11 +276,13 @@ class ShowerStream(IterableDataset):
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         info = get_worker_info()
         worker, n_workers = (0, 1) if info is None else (info.id, info.num_workers)
-        shard, n_shards = self.rank * n_workers + worker, self.world_size * n_workers
-        limit = self._shard_batches() - self.start_batch if self.world_size > 1 else None
-        for k, (cells, energy) in enumerate(self._batches(shard, n_shards)):
-            if limit is not None and k >= limit:
-                break
+        remaining = len(self) - self.start_batch
+        for k, (cells, energy) in enumerate(self._batches(worker, n_workers)):
+            if self.world_size > 1:
+                if k // self.world_size >= remaining:
+                    break
+                if k % self.world_size != self.rank:
+                    continue
             c, e = self.transforms.forward(
                 torch.from_numpy(cells), torch.from_numpy(energy.astype(np.float32))
             )

@@ -9,7 +9,8 @@ import numpy as np
 
 from qcalo.errors import ConfigError
 
-MAX_FIXED = 20  # a sample with at most this many distinct energies is a fixed-energy scan
+MAX_FIXED = 20  # a fixed-energy scan: at most this many distinct energies, each repeated
+MIN_REPEAT = 5  # ... at least this many times on average
 
 
 @dataclass(frozen=True)
@@ -21,7 +22,7 @@ class EnergyBins:
     @classmethod
     def from_energies(cls, energy: np.ndarray, n_bins: int = 10) -> EnergyBins:
         values = np.unique(energy)
-        if values.size <= MAX_FIXED:
+        if values.size <= MAX_FIXED and energy.size >= MIN_REPEAT * values.size:
             mids = (values[1:] + values[:-1]) / 2
             return cls(np.concatenate([[values[0] * 0.99], mids, [values[-1] * 1.01]]), values, True)
         return cls.from_edges(np.linspace(energy.min(), energy.max() * (1 + 1e-9), n_bins + 1))

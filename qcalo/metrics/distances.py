@@ -126,12 +126,15 @@ def _standardise(reference: np.ndarray, *others: np.ndarray) -> list[np.ndarray]
 def fpd(
     reference: np.ndarray, candidate: np.ndarray, num_points: int = 8, num_batches: int = 10, seed: int = 0
 ) -> tuple[float, float]:
-    """Frechet physics distance at infinite N and its fit error (Kansal et al.)."""
+    """Frechet physics distance at infinite N and its fit error (Kansal et al.): the distance at
+    `num_points` sample sizes from N/4 to N (N the smaller sample), linear fit in 1/N."""
     x, y = _standardise(reference, candidate)
     n_max = min(len(x), len(y))
-    n_min = max(n_max // 4, 20)
+    sizes = np.unique((1.0 / np.linspace(4.0 / n_max, 1.0 / n_max, num_points)).astype(int))
+    sizes = sizes[sizes >= 2]
+    if sizes.size < 3:  # too few showers to extrapolate: the plain distance, error unknown
+        return frechet_distance(x, y), float("nan")
     rng = np.random.default_rng(seed)
-    sizes = (1.0 / np.linspace(1.0 / n_min, 1.0 / n_max, num_points)).astype(int)
     vals = []
     for n in sizes:
         d = [

@@ -1,0 +1,105 @@
+"""The classical models: faithful to the 3DGAN port rules, the right sizes, the right losses."""
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from classical.conv2d import Discriminator2D, Generator2D
+from classical.conv3d import Discriminator3D, Generator3D, same_pad3d
+from classical.losses import gan3d_loss, mape, real_fake_labels
+from qcalo.errors import ConfigError
+from qcalo.generators import fit_sampling_fraction, get_plugin, sampling_fraction
+
+
+def n_params(m):
+    return sum(p.numel() for p in m.parameters())
+
+
+def test_conv3d_generator_matches_the_keras_original():
+    g = Generator3D()
+    assert n_params(g) == 872_808  # the Keras model's count
+    out = g(torch.randn(4, 200))
+    assert out.shape == (4, 25, 25, 25) and (out >= 0).all()
+    slopes = {m.negative_slope for m in g.modules() if isinstance(m, nn.LeakyReLU)}
+    assert slopes == {0.3}
+    bns = [m for m in g.modules() if isinstance(m, nn.BatchNorm3d)]
+    assert bns and all(m.momentum == 0.01 and m.eps == 1e-3 for m in bns)
+    ups = [m for m in g.modules() if isinstance(m, nn.Upsample)]
+    assert [m.mode for m in ups] == ["nearest", "nearest"]
+    assert [tuple(m.scale_factor) for m in ups] == [(2.0, 2.0, 2.0), (2.0, 2.0, 3.0)]
+
+
+def test_keras_same_padding_puts_the_extra_cell_after():
+    # torch order is (z_before, z_after, y_before, y_after, x_before, x_after)
+    assert same_pad3d((6, 6, 8)).padding == (3, 4, 2, 3, 2, 3)
+    assert same_pad3d((5, 5, 5)).padding == (2, 2, 2, 2, 2, 2)
+
+
+def test_discriminators_have_three_outputs_and_batch_statistics():
+    for d, in_shape in ((Discriminator3D(), (3, 25, 25, 25)), (Discriminator2D(), (3, 25, 25, 25))):
+        x = torch.rand(in_shape)
+        prob, aux, ecal = d(x)
+        assert prob.shape == aux.shape == ecal.shape == (3,)
+        assert ((prob > 0) & (prob < 1)).all()
+        torch.testing.assert_close(ecal, x.sum(dim=(1, 2, 3)))
+        bns = [m for m in d.modules() if isinstance(m, nn.BatchNorm3d | nn.BatchNorm2d)]
+        assert bns and not any(m.track_running_stats for m in bns)  # Keras training=True
+        drops = [m.p for m in d.modules() if isinstance(m, nn.Dropout)]
+        assert drops and set(drops) == {0.2}
+
+
+def test_conv2d_sizes():
+    g = Generator2D()
+    assert 2.0e6 < n_params(g) < 2.15e6
+    assert g(torch.randn(2, 200)).shape == (2, 25, 25, 25)
+
+
+def test_conv2d_paths_map_to_their_axes():
+    g = Generator2D().eval()
+    z = torch.randn(1, 200)
+    with torch.no_grad():
+        vx, vy, vz = (path(z) for path in g.paths)
+    # vz has channels = z: the permutation in forward must put channel k at depth k
+    stacked = torch.cat([vx.permute(0, 3, 1, 2), vy.permute(0, 3, 2, 1), vz], dim=1)
+    assert torch.equal(stacked[0, 50 + 7], vz[0, 7])
+    assert torch.equal(stacked[0, 3, 4, 5], vx[0, 4, 5, 3])  # x=4, y=5, z=3
+    assert torch.equal(stacked[0, 25 + 3, 4, 5], vy[0, 5, 4, 3])
+
+
+def test_mape_divides_by_the_target():
+    assert mape(torch.tensor([100.0]), torch.tensor([50.0])).item() == pytest.approx(50.0)
+    assert mape(torch.tensor([50.0]), torch.tensor([100.0])).item() == pytest.approx(100.0)
+
+
+def test_labels_smoothing_and_flips():
+    gen = torch.Generator().manual_seed(0)
+    real = real_fake_labels(20000, True, 0.1, 0.05, gen, torch.device("cpu"))
+    np.testing.assert_allclose(sorted(real.unique().tolist()), [0.1, 0.9], rtol=1e-6)
+    assert (real < 0.5).float().mean().item() == pytest.approx(0.05, abs=0.01)
+    fake = real_fake_labels(1000, False, 0.1, 0.0, gen, torch.device("cpu"))
+    assert (fake == 0).all()
+
+
+def test_loss_weights():
+    outputs = (torch.tensor([0.5, 0.5]), torch.tensor([1.0, 1.0]), torch.tensor([2.0, 2.0]))
+    total, parts = gan3d_loss(
+        outputs, torch.ones(2), torch.tensor([2.0, 2.0]), torch.tensor([4.0, 4.0]), (2.0, 0.1, 0.1)
+    )
+    assert parts["aux_mape"] == pytest.approx(50) and parts["ecal_mape"] == pytest.approx(50)
+    assert total.item() == pytest.approx(2 * np.log(2) + 0.1 * 50 + 0.1 * 50, rel=1e-5)
+
+
+def test_sampling_fraction_fit():
+    rng = np.random.default_rng(0)
+    e = rng.uniform(2, 500, 5000)
+    true = 0.0255 - 0.0003 * np.log(e)
+    coeffs = fit_sampling_fraction(e, true * e * rng.normal(1, 0.02, e.size))
+    got = sampling_fraction(coeffs, torch.tensor([5.0, 50.0, 400.0], dtype=torch.float64)).numpy()
+    np.testing.assert_allclose(got, 0.0255 - 0.0003 * np.log([5, 50, 400]), rtol=0.01)
+
+
+def test_registry():
+    assert get_plugin("conv3d").name == "conv3d" and get_plugin("conv2d").name == "conv2d"
+    with pytest.raises(ConfigError, match="unknown generator 'conv4d'"):
+        get_plugin("conv4d")

@@ -1,0 +1,46 @@
+import pytest
+
+from qcalo.config import load_config, parse_value
+from qcalo.errors import ConfigError
+
+
+def test_layers_of_a_config(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("generator: conv2d\nepochs: 3\nlr_g: 2.0e-4\n")
+    cfg = load_config(None, path, ["epochs=5", "betas=[0.9, 0.99]", "data=null"], {"seed": 7, "out": None})
+    assert cfg["generator"] == "conv2d" and cfg["epochs"] == 5 and cfg["lr_g"] == 2e-4
+    assert cfg["betas"] == [0.9, 0.99] and cfg["seed"] == 7 and cfg["data"] is None
+    assert cfg["out"] == "runs/conv2d" and cfg["xscale"] == 100.0  # plug-in default
+
+
+def test_shipped_configs_load():
+    for name in ("conv3d", "conv2d"):
+        assert load_config(None, f"configs/{name}.yaml")["generator"] == name
+
+
+@pytest.mark.parametrize("sets, message", [(["epohcs=3"], "unknown key"), (["epochs"], "key=value")])
+def test_bad_sets(sets, message):
+    with pytest.raises(ConfigError, match=message):
+        load_config("conv3d", None, sets)
+
+
+def test_bad_file(tmp_path):
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_config("conv3d", tmp_path / "none.yaml")
+    (tmp_path / "bad.yaml").write_text("- a list\n")
+    with pytest.raises(ConfigError, match="mapping"):
+        load_config("conv3d", tmp_path / "bad.yaml")
+
+
+def test_parse_value():
+    assert parse_value("1e-3") == 1e-3 and parse_value("true") is True and parse_value("abc") == "abc"
+
+
+def test_numbers_written_yaml_1_1_style(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("lr_d: 1e-4\nepochs: 2.0\n")
+    cfg = load_config("conv3d", path)
+    assert cfg["lr_d"] == 1e-4 and cfg["epochs"] == 2 and isinstance(cfg["epochs"], int)
+    path.write_text("lr_d: fast\n")
+    with pytest.raises(ConfigError, match="'lr_d' must be a number"):
+        load_config("conv3d", path)

@@ -1,0 +1,289 @@
+"""The training loop: runs, logs, checkpoints, resumes bit for bit (even after SIGKILL), stops on
+NaN, runs on two processes; generation from its checkpoints."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import torch
+
+from qcalo.config import load_config
+from qcalo.errors import QcaloError
+from qcalo.generate import main as generate_main
+from qcalo.train import Trainer, TrainingError, load_checkpoint
+from qcalo.train import main as train_main
+
+FAST = ["batch_size=8", "val_showers=40", "log_every=1", "g_steps=1"]
+
+
+def train(out, data, *extra, steps=4):
+    args = [
+        "--generator",
+        "conv2d",
+        "--data",
+        str(data),
+        "--out",
+        str(out),
+        "--max-steps",
+        str(steps),
+        "--quiet",
+        "--set",
+        *FAST,
+        *extra,
+    ]
+    assert train_main(args) == 0
+
+
+def same_weights(a, b):
+    sa, sb = load_checkpoint(a), load_checkpoint(b)
+    return sa["step"] == sb["step"] and all(
+        torch.equal(sa["models"][k][n], sb["models"][k][n]) for k in sa["models"] for n in sa["models"][k]
+    )
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, sim_file):
+    out = tmp_path_factory.mktemp("run")
+    train(out, sim_file, steps=4)
+    return out
+
+
+def test_run_folder(trained):
+    assert {p.name for p in trained.iterdir()} >= {"last.pt", "best.pt", "config.json", "log.jsonl", "plots"}
+    records = [json.loads(line) for line in (trained / "log.jsonl").read_text().splitlines()]
+    steps = [r["step"] for r in records if "val" not in r]
+    assert steps == [1, 2, 3, 4] and all(np.isfinite(r["g_loss"]) for r in records if "g_loss" in r)
+    val = [r["val"] for r in records if "val" in r]
+    assert len(val) == 1 and {"mse_shapes", "mre_sampling_fraction", "score"} <= set(val[0])
+    assert (trained / "plots" / "epoch000.png").stat().st_size > 10_000
+    state = torch.load(trained / "last.pt", weights_only=True)  # plain tensors and primitives only
+    assert state["config"]["generator"] == "conv2d" and state["step"] == 4
+    assert json.loads((trained / "config.json").read_text())["batch_size"] == 8
+
+
+def test_resume_reproduces_the_uninterrupted_run(tmp_path, sim_file, trained):
+    train(tmp_path, sim_file, steps=2)
+    assert (
+        train_main(
+            [
+                "--generator",
+                "conv2d",
+                "--data",
+                str(sim_file),
+                "--out",
+                str(tmp_path),
+                "--max-steps",
+                "4",
+                "--quiet",
+                "--resume",
+                "--set",
+                *FAST,
+            ]
+        )
+        == 0
+    )
+    assert same_weights(tmp_path / "last.pt", trained / "last.pt")
+    steps = [json.loads(line)["step"] for line in (tmp_path / "log.jsonl").read_text().splitlines()]
+    assert steps.count(3) == 1 and steps.count(4) == 2  # one step record and one validation record
+
+
+def test_sigkill_then_resume(tmp_path, sim_file):
+    ref = tmp_path / "ref"
+    train(ref, sim_file, "checkpoint_every=1", steps=8)
+    run = tmp_path / "killed"
+    cmd = [
+        sys.executable,
+        "-m",
+        "qcalo.train",
+        "--generator",
+        "conv2d",
+        "--data",
+        str(sim_file),
+        "--out",
+        str(run),
+        "--max-steps",
+        "8",
+        "--quiet",
+        "--set",
+        *FAST,
+        "checkpoint_every=1",
+    ]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        if (run / "last.pt").exists() and load_checkpoint(run / "last.pt")["step"] >= 3:
+            break
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    killed_at = load_checkpoint(run / "last.pt")["step"]
+    assert 3 <= killed_at <= 8
+    assert subprocess.run([*cmd, "--resume"], capture_output=True).returncode == 0
+    assert same_weights(run / "last.pt", ref / "last.pt")
+
+
+def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, sim_file):
+    cfg = load_config(
+        "conv2d",
+        None,
+        [*FAST, "checkpoint_every=1"],
+        {"data": [str(sim_file)], "out": str(tmp_path), "max_steps": 10},
+    )
+    trainer = Trainer(cfg, progress=False)
+    original, calls = trainer.plugin.g_loss, []
+
+    def poisoned(*args):
+        loss, parts = original(*args)
+        calls.append(1)
+        return (loss * float("nan") if len(calls) > 3 else loss), parts
+
+    trainer.plugin.g_loss = poisoned
+    with pytest.raises(TrainingError, match="generator loss became nan at epoch 0 step 3") as info:
+        trainer.fit()
+    assert isinstance(info.value, QcaloError) and str(tmp_path) in str(info.value)
+    assert load_checkpoint(tmp_path / "last.pt")["step"] == 3
+
+
+@pytest.mark.skipif(not hasattr(torch.distributed, "init_process_group"), reason="no torch.distributed")
+def test_two_processes(tmp_path, sim_file):
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "-m", "qcalo.train"]
+    args = [
+        "--generator",
+        "conv2d",
+        "--data",
+        str(sim_file),
+        "--out",
+        str(tmp_path),
+        "--quiet",
+        "--set",
+        *FAST,
+    ]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run([*torchrun, *args, "--max-steps", "2"], capture_output=True, text=True, env=env)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    state = load_checkpoint(tmp_path / "last.pt")
+    assert state["step"] == 2 and len(state["rng"]) == 2
+    assert not torch.equal(state["rng"][0]["loop"], state["rng"][1]["loop"])  # ranks draw differently
+    proc = subprocess.run(
+        [*torchrun, *args, "--max-steps", "3", "--resume"], capture_output=True, text=True, env=env
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert load_checkpoint(tmp_path / "last.pt")["step"] == 3
+    proc = subprocess.run(
+        [sys.executable, "-m", "qcalo.train", *args, "--max-steps", "4", "--resume"],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 2 and "same number" in proc.stderr
+
+
+def test_stream_shards_are_disjoint_and_equal(sim_file):
+    from qcalo.data.dataset import open_showers
+
+    data = open_showers(sim_file)
+    shards = [
+        list(data.stream(batch_size=8, seed=1, chunk_rows=16, buffer_chunks=1, rank=r, world_size=2))
+        for r in range(2)
+    ]
+    assert len(shards[0]) == len(shards[1]) > 5
+    seen = [set(torch.cat([e for _, e in s]).tolist()) for s in shards]
+    assert not seen[0] & seen[1]
+
+
+def test_generate(tmp_path, trained, sim_file):
+    a, b = tmp_path / "a.h5", tmp_path / "b.h5"
+    for out in (a, b):
+        assert (
+            generate_main(
+                [
+                    "--checkpoint",
+                    str(trained / "best.pt"),
+                    "--energies",
+                    "10",
+                    "50",
+                    "--n",
+                    "6",
+                    "--seed",
+                    "3",
+                    "--out",
+                    str(out),
+                    "--quiet",
+                ]
+            )
+            == 0
+        )
+    assert a.read_bytes() == b.read_bytes()
+    from qcalo.data.dataset import open_showers
+
+    gen = open_showers(a)
+    np.testing.assert_array_equal(gen.energy, [10] * 6 + [50] * 6)
+    assert gen.geometry.shape == (25, 25, 25) and (gen.read()[0] >= 0).all()
+    c = tmp_path / "c.h5"
+    assert (
+        generate_main(
+            [
+                "--checkpoint",
+                str(trained / "last.pt"),
+                "--energies-from",
+                str(sim_file),
+                "--out",
+                str(c),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
+    np.testing.assert_allclose(open_showers(c).energy, open_showers(sim_file).energy, rtol=1e-6)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "qcalo.evaluate",
+            "--reference",
+            str(sim_file),
+            "--candidate",
+            str(c),
+            "--out",
+            str(tmp_path / "rep"),
+            "--no-plots",
+            "--splits",
+            "2",
+            "--n-bins",
+            "2",
+            "--cell-sample",
+            "0",
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+
+
+@pytest.mark.parametrize("content, message", [(None, "does not exist"), (b"junk", "cannot be read")])
+def test_bad_checkpoint(tmp_path, content, message):
+    path = tmp_path / "x.pt"
+    if content is not None:
+        path.write_bytes(content)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "qcalo.generate",
+            "--checkpoint",
+            str(path),
+            "--energies",
+            "10",
+            "--n",
+            "1",
+            "--out",
+            str(tmp_path / "o.h5"),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 2 and message in proc.stderr and "Traceback" not in proc.stderr
