@@ -326,8 +326,8 @@ class Trainer:
             ref,
             fake,
             bins,
-            self.out / "plots" / f"epoch{self.epoch:03d}.png",
-            title=f"{self.cfg['generator']} epoch {self.epoch}, step {self.step}",
+            self.out / "plots" / f"epoch{epoch:03d}.png",
+            title=f"{self.cfg['generator']} epoch {epoch}, step {self.step}",
         )
         return scores
 

@@ -60,6 +60,7 @@ def test_run_folder(trained):
     assert steps == [1, 2, 3, 4] and all(np.isfinite(r["g_loss"]) for r in records if "g_loss" in r)
     val = [r["val"] for r in records if "val" in r]
     assert len(val) == 1 and {"mse_shapes", "mre_sampling_fraction", "score"} <= set(val[0])
+    assert [p.name for p in (trained / "plots").iterdir()] == ["epoch000.png"]
     assert (trained / "plots" / "epoch000.png").stat().st_size > 10_000
     state = torch.load(trained / "last.pt", weights_only=True)  # plain tensors and primitives only
     assert state["config"]["generator"] == "conv2d" and state["step"] == 4
