@@ -288,3 +288,25 @@ def test_bad_checkpoint(tmp_path, content, message):
         text=True,
     )
     assert proc.returncode == 2 and message in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_full_epoch_is_validated_under_its_own_number(tmp_path, sim_file):
+    args = [
+        "--generator",
+        "conv2d",
+        "--data",
+        str(sim_file),
+        "--out",
+        str(tmp_path),
+        "--epochs",
+        "1",
+        "--quiet",
+        "--set",
+        "batch_size=32",
+        "val_showers=40",
+        "g_steps=1",
+    ]
+    assert train_main(args) == 0
+    assert [p.name for p in (tmp_path / "plots").iterdir()] == ["epoch000.png"]
+    state = load_checkpoint(tmp_path / "last.pt")
+    assert state["epoch"] == 1 and state["batch"] == 0 and state["step"] == 6  # ceil(180 / 32)
