@@ -21,22 +21,24 @@ from qcalo.train import main as train_main
 FAST = ["batch_size=8", "val_showers=40", "log_every=1", "g_steps=1"]
 
 
-def train(out, data, *extra, steps=4):
-    args = [
+def cli_args(out, data, *options, sets=FAST):
+    """Command-line arguments of a small conv2d run on `data` into `out`."""
+    return [
         "--generator",
         "conv2d",
         "--data",
         str(data),
         "--out",
         str(out),
-        "--max-steps",
-        str(steps),
         "--quiet",
+        *options,
         "--set",
-        *FAST,
-        *extra,
+        *sets,
     ]
-    assert train_main(args) == 0
+
+
+def train(out, data, *extra, steps=4):
+    assert train_main(cli_args(out, data, "--max-steps", str(steps), sets=[*FAST, *extra])) == 0
 
 
 def same_weights(a, b):
@@ -69,25 +71,7 @@ def test_run_folder(trained):
 
 def test_resume_reproduces_the_uninterrupted_run(tmp_path, sim_file, trained):
     train(tmp_path, sim_file, steps=2)
-    assert (
-        train_main(
-            [
-                "--generator",
-                "conv2d",
-                "--data",
-                str(sim_file),
-                "--out",
-                str(tmp_path),
-                "--max-steps",
-                "4",
-                "--quiet",
-                "--resume",
-                "--set",
-                *FAST,
-            ]
-        )
-        == 0
-    )
+    assert train_main(cli_args(tmp_path, sim_file, "--max-steps", "4", "--resume")) == 0
     assert same_weights(tmp_path / "last.pt", trained / "last.pt")
     steps = [json.loads(line)["step"] for line in (tmp_path / "log.jsonl").read_text().splitlines()]
     assert steps.count(3) == 1 and steps.count(4) == 2  # one step record and one validation record
@@ -97,23 +81,8 @@ def test_sigkill_then_resume(tmp_path, sim_file):
     ref = tmp_path / "ref"
     train(ref, sim_file, "checkpoint_every=1", steps=8)
     run = tmp_path / "killed"
-    cmd = [
-        sys.executable,
-        "-m",
-        "qcalo.train",
-        "--generator",
-        "conv2d",
-        "--data",
-        str(sim_file),
-        "--out",
-        str(run),
-        "--max-steps",
-        "8",
-        "--quiet",
-        "--set",
-        *FAST,
-        "checkpoint_every=1",
-    ]
+    args = cli_args(run, sim_file, "--max-steps", "8", sets=[*FAST, "checkpoint_every=1"])
+    cmd = [sys.executable, "-m", "qcalo.train", *args]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 120
     while time.time() < deadline:
@@ -153,17 +122,7 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, sim_file):
 @pytest.mark.skipif(not hasattr(torch.distributed, "init_process_group"), reason="no torch.distributed")
 def test_two_processes(tmp_path, sim_file):
     torchrun = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "-m", "qcalo.train"]
-    args = [
-        "--generator",
-        "conv2d",
-        "--data",
-        str(sim_file),
-        "--out",
-        str(tmp_path),
-        "--quiet",
-        "--set",
-        *FAST,
-    ]
+    args = cli_args(tmp_path, sim_file)
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.run([*torchrun, *args, "--max-steps", "2"], capture_output=True, text=True, env=env)
     assert proc.returncode == 0, proc.stderr[-2000:]
@@ -291,21 +250,9 @@ def test_bad_checkpoint(tmp_path, content, message):
 
 
 def test_full_epoch_is_validated_under_its_own_number(tmp_path, sim_file):
-    args = [
-        "--generator",
-        "conv2d",
-        "--data",
-        str(sim_file),
-        "--out",
-        str(tmp_path),
-        "--epochs",
-        "1",
-        "--quiet",
-        "--set",
-        "batch_size=32",
-        "val_showers=40",
-        "g_steps=1",
-    ]
+    args = cli_args(
+        tmp_path, sim_file, "--epochs", "1", sets=["batch_size=32", "val_showers=40", "g_steps=1"]
+    )
     assert train_main(args) == 0
     assert [p.name for p in (tmp_path / "plots").iterdir()] == ["epoch000.png"]
     state = load_checkpoint(tmp_path / "last.pt")
