@@ -73,8 +73,10 @@ def load_config(
     path: str | Path | None = None,
     sets: Sequence[str] = (),
     overrides: dict[str, Any] | None = None,
+    base: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The full config of a run."""
+    """The full config of a run. `base` (a resumed run's saved config) replaces the defaults and
+    the file; `--set` and command-line options still apply on top of it."""
     from qcalo.generators import get_plugin
 
     file_cfg: dict[str, Any] = {}
@@ -88,9 +90,12 @@ def load_config(
             raise ConfigError(f"config file {path} is not valid YAML: {exc}") from None
         if not isinstance(file_cfg, dict):
             raise ConfigError(f"config file {path}: expected a mapping of keys to values")
-    name = generator or file_cfg.get("generator") or DEFAULTS["generator"]
+    name = generator or file_cfg.get("generator") or (base or {}).get("generator") or DEFAULTS["generator"]
     plugin = get_plugin(name)
     cfg = {**DEFAULTS, **plugin.defaults}
+    if base is not None:
+        cfg.update({k: v for k, v in base.items() if k in cfg})
+        file_cfg = {}
     set_cfg: dict[str, Any] = {}
     for item in sets:
         key, sep, value = item.partition("=")

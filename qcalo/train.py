@@ -394,7 +394,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--max-steps", type=int, default=None, help="stop after this many steps in all")
     p.add_argument("--device", default=None, help="cpu, cuda or cuda:N")
     p.add_argument("--seed", type=int, default=None)
-    p.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue from OUT/last.pt with OUT/config.json (options and --set still apply)",
+    )
     p.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE", help="override config keys")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     args = p.parse_args(argv)
@@ -409,6 +413,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "seed": args.seed,
     }
     cfg = load_config(args.generator, args.config, args.set, overrides)
+    saved = Path(cfg["out"]) / "config.json"
+    if args.resume and saved.exists():  # a resumed run keeps its own config; options still apply
+        cfg = load_config(args.generator, None, args.set, overrides, base=json.loads(saved.read_text()))
     trainer = Trainer(cfg, resume=args.resume, progress=not args.quiet)
     if trainer.main:
         where = f"{trainer.device} x {trainer.world}"

@@ -44,3 +44,10 @@ def test_numbers_written_yaml_1_1_style(tmp_path):
     path.write_text("lr_d: fast\n")
     with pytest.raises(ConfigError, match="'lr_d' must be a number"):
         load_config("conv3d", path)
+
+
+def test_resumed_run_keeps_its_config_but_options_apply():
+    saved = load_config("conv2d", None, ["batch_size=8", "lr_g=3e-4"])
+    cfg = load_config(None, None, ["epochs=7"], {"max_steps": 50}, base=saved)
+    assert cfg["generator"] == "conv2d" and cfg["batch_size"] == 8 and cfg["lr_g"] == 3e-4
+    assert cfg["epochs"] == 7 and cfg["max_steps"] == 50
