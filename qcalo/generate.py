@@ -93,6 +93,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     if args.batch_size <= 0:
         raise ConfigError("--batch-size must be positive")
+    if args.device.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError("--device cuda: torch sees no CUDA device")
     path = generate_file(
         args.checkpoint, energies, args.out, args.seed, args.batch_size, args.device, not args.quiet
     )
