@@ -32,7 +32,6 @@ DEFAULTS: dict[str, Any] = {
     "rho": 0.9,  # rmsprop only (Keras RMSprop rho)
     "g_steps": 2,  # generator updates per discriminator update (3DGAN: 2)
     "device": "cpu",  # cpu, cuda, cuda:1
-    "num_workers": 0,
     "val_showers": 1000,  # held-out showers used for validation each epoch
     "checkpoint_every": 0,  # also checkpoint every N steps (0: at epoch ends only)
     "log_every": 10,
