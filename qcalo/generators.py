@@ -22,7 +22,6 @@ from qcalo.errors import ConfigError
 REGISTRY: dict[str, str] = {
     "conv3d": "classical.plugin:Conv3DPlugin",
     "conv2d": "classical.plugin:Conv2DPlugin",
-    "quantum": "qcalo.quantum.plugin:QuantumPlugin",
 }
 
 

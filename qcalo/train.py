@@ -386,7 +386,7 @@ class Trainer:
 
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m qcalo.train", description=__doc__.split("\n")[0])
-    p.add_argument("--generator", default=None, help="conv3d, conv2d or quantum (default: from --config)")
+    p.add_argument("--generator", default=None, help="conv3d or conv2d (default: from --config)")
     p.add_argument("--config", default=None, help="YAML config (e.g. configs/conv3d.yaml)")
     p.add_argument("--data", nargs="+", default=None, help="HDF5 files or globs (default: built-in data)")
     p.add_argument("--out", default=None, help="run folder (default runs/<generator>)")
