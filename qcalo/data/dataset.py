@@ -54,10 +54,6 @@ class ShowerData:
     def geometry(self) -> Geometry:
         return self.files[0].geometry
 
-    @property
-    def layouts(self) -> list[str]:
-        return sorted({f.layout for f in self.files})
-
     def _mask(self, i: int) -> np.ndarray:
         r = self.rows[i]
         return np.ones(self.files[i].n, bool) if r is None else r

@@ -26,6 +26,11 @@ def _hist_metrics(out: dict, name: str, r: np.ndarray, c: np.ndarray) -> None:
     edges = D.shared_edges(r, HIST_BINS)
     hr, hc = D.histogram(r, edges), D.histogram(c, edges)
     out[f"w1_{name}"] = D.wasserstein1(r, c)
+    _histogram_distances(out, name, hr, hc)
+
+
+def _histogram_distances(out: dict, name: str, hr: np.ndarray, hc: np.ndarray) -> None:
+    """KL, JS and separation power of two histograms with shared binning."""
     out[f"kl_{name}"] = D.kl_divergence(hr, hc)
     out[f"js_{name}"] = D.js_divergence(hr, hc)
     out[f"sep_{name}"] = D.separation_power(hr, hc)
@@ -49,9 +54,7 @@ def _bin_metrics(ref: ShowerFeatures, cand: ShowerFeatures) -> dict[str, float]:
     for name in rs:
         _hist_metrics(out, name, rs[name], cs[name])
     hr, hc = ref.cell_hist.sum(axis=0), cand.cell_hist.sum(axis=0)
-    out["kl_cell_energy"] = D.kl_divergence(hr, hc)
-    out["js_cell_energy"] = D.js_divergence(hr, hc)
-    out["sep_cell_energy"] = D.separation_power(hr, hc)
+    _histogram_distances(out, "cell_energy", hr, hc)
     out["w1_cell_energy"] = D.wasserstein1(CELL_CENTRES, CELL_CENTRES, hr + 1e-12, hc + 1e-12)
     cr, cc = longitudinal_correlation(ref), longitudinal_correlation(cand)
     off = ~np.eye(len(cr), dtype=bool)

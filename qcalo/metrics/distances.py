@@ -23,7 +23,8 @@ from scipy.stats import wasserstein_distance
 EPS = 1e-6
 
 
-def _unit(h: np.ndarray) -> np.ndarray:
+def unit_sum(h: np.ndarray) -> np.ndarray:
+    """Histograms or profiles (last axis) scaled to unit sum; all-zero ones stay zero."""
     h = np.asarray(h, dtype=np.float64)
     s = h.sum(axis=-1, keepdims=True)
     return np.divide(h, s, out=np.zeros_like(h), where=s > 0)
@@ -31,14 +32,14 @@ def _unit(h: np.ndarray) -> np.ndarray:
 
 def kl_divergence(reference: np.ndarray, candidate: np.ndarray) -> float:
     """KL(reference || candidate) in nats between two histograms or profiles (any scale)."""
-    p, q = _unit(reference) + EPS, _unit(candidate) + EPS
+    p, q = unit_sum(reference) + EPS, unit_sum(candidate) + EPS
     p, q = p / p.sum(), q / q.sum()
     return float(np.sum(p * np.log(p / q)))
 
 
 def js_divergence(reference: np.ndarray, candidate: np.ndarray) -> float:
     """Jensen-Shannon divergence in bits, in [0, 1]."""
-    p, q = _unit(reference), _unit(candidate)
+    p, q = unit_sum(reference), unit_sum(candidate)
     m = (p + q) / 2
 
     def kl2(a: np.ndarray) -> float:
@@ -50,7 +51,7 @@ def js_divergence(reference: np.ndarray, candidate: np.ndarray) -> float:
 
 def separation_power(reference: np.ndarray, candidate: np.ndarray) -> float:
     """CaloChallenge separation power of two histograms, in [0, 1]."""
-    p, q = _unit(reference), _unit(candidate)
+    p, q = unit_sum(reference), unit_sum(candidate)
     s = p + q
     nz = s > 0
     return float(0.5 * np.sum((p[nz] - q[nz]) ** 2 / s[nz]))
@@ -81,7 +82,7 @@ def histogram(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
 
 def mean_shape(profiles: np.ndarray) -> np.ndarray:
     """Mean of per-shower profiles each normalised to unit sum."""
-    return _unit(profiles).mean(axis=0)
+    return unit_sum(profiles).mean(axis=0)
 
 
 def shape_mse(reference: np.ndarray, candidate: np.ndarray) -> float:

@@ -13,6 +13,7 @@ import numpy as np
 from qcalo.data.dataset import ShowerData
 from qcalo.data.geometry import Geometry
 from qcalo.data.views import View, longitudinal_profile, rebin, sum_except, total_energy, transverse_profile
+from qcalo.metrics.distances import unit_sum
 
 
 def _weighted_mean(profile: np.ndarray, coord: np.ndarray) -> np.ndarray:
@@ -120,9 +121,7 @@ class ShowerFeatures:
 
     def normalised(self, axis: str) -> np.ndarray:
         """Profile along `axis` with unit sum per shower (empty showers stay zero)."""
-        p = self.profiles[axis]
-        tot = p.sum(axis=1, keepdims=True)
-        return np.divide(p, tot, out=np.zeros_like(p), where=tot > 0)
+        return unit_sum(self.profiles[axis])
 
     def moments(self, axis: str) -> tuple[np.ndarray, np.ndarray]:
         """Energy-weighted mean position and width (std) along `axis`, in cells (index + 0.5)."""

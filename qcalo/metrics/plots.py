@@ -137,8 +137,8 @@ def make_plots(
     for (label, mr, mc), (top, bottom) in zip(selections, pairs, strict=True):
         if mr.sum() == 0:
             continue
-        ref_h = _unit(ref.cell_hist[mr].sum(axis=0))
-        hs = {k: _unit(c.cell_hist[mc[k]].sum(axis=0)) for k, c in cands.items() if mc[k].any()}
+        ref_h = D.unit_sum(ref.cell_hist[mr].sum(axis=0))
+        hs = {k: D.unit_sum(c.cell_hist[mc[k]].sum(axis=0)) for k, c in cands.items() if mc[k].any()}
         _stairs(top, bottom, CELL_LOG10_EDGES, ref_h, hs, colours)
         top.set_yscale("log")
         top.set_title(label, fontsize=9)
@@ -148,13 +148,8 @@ def make_plots(
     return paths
 
 
-def _unit(h: np.ndarray) -> np.ndarray:
-    h = h.astype(np.float64)
-    return h / h.sum() if h.sum() > 0 else h
-
-
 def _density(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
-    return _unit(D.histogram(values, edges))
+    return D.unit_sum(D.histogram(values, edges))
 
 
 def validation_figure(
