@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -12,9 +11,8 @@ from classical.conv2d import Discriminator2D, Generator2D
 from classical.conv3d import Discriminator3D, Generator3D
 from classical.losses import gan3d_loss, real_fake_labels
 from qcalo.data.dataset import ShowerData
-from qcalo.data.views import total_energy
 from qcalo.errors import ConfigError
-from qcalo.generators import GanPlugin, fit_sampling_fraction, sampling_fraction
+from qcalo.generators import GanPlugin, data_sampling_fraction, sampling_fraction
 
 
 class _Gan3DLossPlugin(GanPlugin):
@@ -50,12 +48,7 @@ class _Gan3DLossPlugin(GanPlugin):
 
     @classmethod
     def calibrate(cls, config: dict[str, Any], data: ShowerData) -> dict[str, Any]:
-        energy, deposited = [], []
-        for cells, e in data.chunks():
-            deposited.append(total_energy(cells, data.geometry).astype(np.float64))
-            energy.append(e)
-        e, d = np.concatenate(energy), np.concatenate(deposited)
-        return {"sampling_fraction": fit_sampling_fraction(e, d)}
+        return {"sampling_fraction": data_sampling_fraction(data)}
 
     def build(self) -> tuple[nn.Module, nn.Module]:
         return self.generator_cls(self.config["latent_size"]), self.discriminator_cls()

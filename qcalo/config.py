@@ -31,8 +31,10 @@ DEFAULTS: dict[str, Any] = {
     "betas": [0.5, 0.999],  # adam only
     "rho": 0.9,  # rmsprop only (Keras RMSprop rho)
     "g_steps": 2,  # generator updates per discriminator update (3DGAN: 2)
+    "g_energies": "batch",  # primary energies of generator steps: "batch" (3DGAN) or "log-uniform"
     "device": "cpu",  # cpu, cuda, cuda:1
     "val_showers": 1000,  # held-out showers used for validation each epoch
+    "val_scan_showers": 100,  # generated showers at each of 5 energies for the sampling-fraction scan
     "checkpoint_every": 0,  # also checkpoint every N steps (0: at epoch ends only)
     "log_every": 10,
     "out": None,  # run folder; None: runs/<generator>

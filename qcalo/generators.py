@@ -109,6 +109,17 @@ def fit_sampling_fraction(energy: np.ndarray, deposited: np.ndarray, degree: int
     return np.polyfit(centres, means, degree).tolist()
 
 
+def data_sampling_fraction(data: ShowerData) -> list[float]:
+    """`fit_sampling_fraction` of a whole data set, read chunk by chunk."""
+    from qcalo.data.views import total_energy
+
+    energy, deposited = [], []
+    for cells, e in data.chunks():
+        deposited.append(total_energy(cells, data.geometry).astype(np.float64))
+        energy.append(e)
+    return fit_sampling_fraction(np.concatenate(energy), np.concatenate(deposited))
+
+
 def sampling_fraction(coeffs: list[float], energy: torch.Tensor) -> torch.Tensor:
     """Evaluate `fit_sampling_fraction`'s polynomial at energies (GeV), in torch."""
     x = torch.log(energy)

@@ -34,8 +34,9 @@ from qcalo import __version__, cli
 from qcalo.atomic import atomic_path, write_text
 from qcalo.data.dataset import ShowerData, open_showers
 from qcalo.data.geometry import Geometry
+from qcalo.data.views import total_energy
 from qcalo.errors import ConfigError, QcaloError
-from qcalo.generators import GanPlugin, get_plugin
+from qcalo.generators import GanPlugin, data_sampling_fraction, get_plugin, sampling_fraction
 from qcalo.metrics.binning import EnergyBins
 from qcalo.metrics.compare import MIN_PER_BIN, compare
 from qcalo.metrics.observables import compute_features
@@ -139,6 +140,8 @@ class Trainer:
         self.stream = self.train_data.stream(
             config["batch_size"], seed=config["seed"], rank=self.rank, world_size=self.world
         )
+        train_energy = self.train_data.energy
+        self.energy_range = (float(train_energy.min()), float(train_energy.max()))
         self.epoch, self.batch, self.step = 0, 0, 0
         self.best = math.inf
         if state:
@@ -148,6 +151,7 @@ class Trainer:
         if self.main:
             self._prepare_run_folder(resumed=state is not None)
             self.val_ref = self._validation_reference()
+            self.sf_fit = data_sampling_fraction(self.train_data)
 
     # -- set-up helpers
 
@@ -282,7 +286,7 @@ class Trainer:
         self.g.train()
         g_losses = []
         for _ in range(self.cfg["g_steps"]):
-            e = energy[torch.randperm(len(energy), generator=gen).to(self.device)]
+            e = self._generator_energies(energy)
             loss, parts = p.g_loss(self.d, self.g(p.latent(e, gen)), e, gen)
             self._check(loss, "generator", parts)
             self.opt_g.zero_grad(set_to_none=True)
@@ -292,6 +296,19 @@ class Trainer:
         logs["g_loss"] = float(np.mean(g_losses))
         logs.update({f"g_{k}": v for k, v in parts.items()})
         return logs
+
+    def _generator_energies(self, energy: torch.Tensor) -> torch.Tensor:
+        """Primary energies of the generator's step: the real batch's, shuffled (the 3DGAN's
+        way), or log-uniform over the training range, which trains the low-energy end of a flat
+        spectrum as often as the high one."""
+        how = self.cfg["g_energies"]
+        if how == "batch":
+            return energy[torch.randperm(len(energy), generator=self.gen).to(self.device)]
+        if how == "log-uniform":
+            lo, hi = (math.log(e) for e in self.energy_range)
+            u = torch.rand(len(energy), generator=self.gen, dtype=torch.float64)
+            return torch.exp(lo + (hi - lo) * u).to(self.device, torch.float32)
+        raise ConfigError(f"g_energies '{how}': expected 'batch' or 'log-uniform'")
 
     def _check(self, loss: torch.Tensor, which: str, parts: dict[str, float]) -> None:
         if not torch.isfinite(loss):
@@ -318,8 +335,11 @@ class Trainer:
             "mre_sampling_fraction": res["mre_sampling_fraction"]["overall"],
             "kl_shape_long": res[f"kl_shape_{ref.geometry.axes[ref.geometry.depth_axis]}"]["overall"],
         }
-        # Both terms are relative errors: of the sampling fraction, and RMS of the shapes / peak.
-        scores["score"] = scores["mre_sampling_fraction"] + math.sqrt(scores["mse_shapes"])
+        scores.update(self._energy_scan(g, epoch))
+        # Both terms are relative errors: of the sampling fraction (the worse of the held-out
+        # sample's and the energy scan's), and RMS of the shapes / peak.
+        sf_error = max(scores["mre_sampling_fraction"], scores.get("sf_scan_worst", 0.0))
+        scores["score"] = sf_error + math.sqrt(scores["mse_shapes"])
         from qcalo.metrics.plots import validation_figure
 
         validation_figure(
@@ -330,6 +350,25 @@ class Trainer:
             title=f"{self.cfg['generator']} epoch {epoch}, step {self.step}",
         )
         return scores
+
+    def _energy_scan(self, g: nn.Module, epoch: int) -> dict[str, float]:
+        """Mean generated sampling fraction at 5 energies spread log-uniformly over the training
+        range, against the data's fit: a flat held-out sample has few low-energy showers, and a
+        score blind there lets the low-energy end drift unnoticed."""
+        n = self.cfg["val_scan_showers"]
+        if not n:
+            return {}
+        gen = torch.Generator().manual_seed(self.cfg["seed"] * 7919 + epoch + 1)
+        points = np.geomspace(*self.energy_range, 7)[1:-1]
+        out = {}
+        for e in points:
+            energy = torch.full((n,), float(e))
+            cells = self.plugin.generate(g, energy.to(self.device), gen).cpu().numpy()
+            sf = total_energy(cells, self.plugin.output_geometry).mean() / e
+            expected = sampling_fraction(self.sf_fit, torch.tensor(float(e), dtype=torch.float64)).item()
+            out[f"sf_scan_{e:.3g}GeV"] = float(sf / expected - 1)
+        out["sf_scan_worst"] = max(abs(v) for v in out.values())
+        return out
 
     def fit(self) -> dict[str, Any]:
         cfg = self.cfg
