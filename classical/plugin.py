@@ -76,7 +76,7 @@ class _Gan3DLossPlugin(GanPlugin):
         ecal_target = outputs[2].detach() if real else self.expected_ecal(energy)
         return gan3d_loss(outputs, labels, energy / c["yscale"], ecal_target, self.weights)
 
-    def g_loss(self, disc, fake, energy, gen):
+    def g_loss(self, disc, fake, energy, gen, real=None):
         labels = torch.ones(len(fake), device=fake.device)
         target = energy / self.config["yscale"]
         return gan3d_loss(disc(fake), labels, target, self.expected_ecal(energy), self.weights)

@@ -17,11 +17,13 @@ from torch import nn
 
 from qcalo.data.dataset import ShowerData
 from qcalo.data.geometry import Geometry
+from qcalo.data.views import View, total_energy
 from qcalo.errors import ConfigError
 
 REGISTRY: dict[str, str] = {
     "conv3d": "classical.plugin:Conv3DPlugin",
     "conv2d": "classical.plugin:Conv2DPlugin",
+    "quantum": "qcalo.quantum.plugin:QuantumPlugin",
 }
 
 
@@ -46,6 +48,7 @@ class GanPlugin:
 
     name = "base"
     defaults: dict[str, Any] = {}  # plug-in specific config keys and their defaults
+    view: View | None = None  # a reduced generator's view of the showers (validation reduces to it)
 
     def __init__(self, config: dict[str, Any], geometry: Geometry, calibration: dict[str, Any]):
         self.config = config
@@ -78,8 +81,14 @@ class GanPlugin:
         raise NotImplementedError
 
     def g_loss(
-        self, disc: nn.Module, fake: torch.Tensor, energy: torch.Tensor, gen: torch.Generator
+        self,
+        disc: nn.Module,
+        fake: torch.Tensor,
+        energy: torch.Tensor,
+        gen: torch.Generator,
+        real: tuple[torch.Tensor, torch.Tensor] | None = None,
     ) -> tuple[torch.Tensor, dict[str, float]]:
+        """`real`: the step's real batch (model space) and its energies, for sample-based terms."""
         raise NotImplementedError
 
     @torch.no_grad()
@@ -90,38 +99,46 @@ class GanPlugin:
     @property
     def output_geometry(self) -> Geometry:
         """The geometry of what `generate` returns (a reduced view for reduced generators)."""
-        return self.geometry
+        return self.geometry if self.view is None else self.view.output_geometry(self.geometry)
 
 
-def fit_sampling_fraction(energy: np.ndarray, deposited: np.ndarray, degree: int = 2) -> list[float]:
-    """Coefficients of deposited / E as a polynomial in ln E (highest power first), fitted to the
-    means of up to 20 energy bins, so the expected ECAL sum of a generated shower follows the data
-    (the 3DGAN's 'fit from ROOT' of the sampling fraction)."""
-    ratio = deposited / energy
+def fit_log_energy(energy: np.ndarray, values: np.ndarray, degree: int = 2, stat=np.mean) -> list[float]:
+    """Coefficients of a per-shower quantity's `stat` (mean, std, ...) as a polynomial in ln E
+    (highest power first), fitted to up to 20 energy bins of equal population: a smooth energy
+    dependence that generators are conditioned on, kept in their checkpoints."""
     edges = np.unique(np.quantile(np.log(energy), np.linspace(0, 1, 21)))
     idx = np.clip(np.searchsorted(edges, np.log(energy), "right") - 1, 0, max(len(edges) - 2, 0))
-    centres, means = [], []
+    centres, stats = [], []
     for b in np.unique(idx):
         sel = idx == b
         centres.append(np.log(energy[sel]).mean())
-        means.append(ratio[sel].mean())
+        stats.append(stat(values[sel]))
     degree = min(degree, len(centres) - 1)
-    return np.polyfit(centres, means, degree).tolist()
+    return np.polyfit(centres, stats, degree).tolist()
 
 
-def data_sampling_fraction(data: ShowerData) -> list[float]:
-    """`fit_sampling_fraction` of a whole data set, read chunk by chunk."""
-    from qcalo.data.views import total_energy
+def fit_sampling_fraction(energy: np.ndarray, deposited: np.ndarray, degree: int = 2) -> list[float]:
+    """`fit_log_energy` of deposited / E, so the expected ECAL sum of a generated shower follows
+    the data (the 3DGAN's 'fit from ROOT' of the sampling fraction)."""
+    return fit_log_energy(energy, deposited / energy, degree)
 
+
+def deposited_energies(data: ShowerData) -> tuple[np.ndarray, np.ndarray]:
+    """(primary energies, deposited energies) of a whole data set, read chunk by chunk (GeV)."""
     energy, deposited = [], []
     for cells, e in data.chunks():
         deposited.append(total_energy(cells, data.geometry).astype(np.float64))
         energy.append(e)
-    return fit_sampling_fraction(np.concatenate(energy), np.concatenate(deposited))
+    return np.concatenate(energy), np.concatenate(deposited)
+
+
+def data_sampling_fraction(data: ShowerData) -> list[float]:
+    """`fit_sampling_fraction` of a whole data set."""
+    return fit_sampling_fraction(*deposited_energies(data))
 
 
 def sampling_fraction(coeffs: list[float], energy: torch.Tensor) -> torch.Tensor:
-    """Evaluate `fit_sampling_fraction`'s polynomial at energies (GeV), in torch."""
+    """Evaluate a `fit_log_energy` polynomial (e.g. the sampling fraction) at energies (GeV), in torch."""
     x = torch.log(energy)
     out = torch.zeros_like(x)
     for c in coeffs:

@@ -193,7 +193,7 @@ class Trainer:
     def _validation_reference(self):
         n = min(self.cfg["val_showers"], len(self.val_data))
         cells, energy = self.val_data.read(limit=n)
-        ref = compute_features(ShowerData.from_arrays(cells, energy, self.geometry))
+        ref = compute_features(ShowerData.from_arrays(cells, energy, self.geometry), view=self.plugin.view)
         # up to 5 energy bins, each with enough showers for the per-bin metrics
         return ref, EnergyBins.from_energies(ref.energy, max(1, min(5, n // (2 * MIN_PER_BIN))))
 
@@ -287,7 +287,7 @@ class Trainer:
         g_losses = []
         for _ in range(self.cfg["g_steps"]):
             e = self._generator_energies(energy)
-            loss, parts = p.g_loss(self.d, self.g(p.latent(e, gen)), e, gen)
+            loss, parts = p.g_loss(self.d, self.g(p.latent(e, gen)), e, gen, real=(x, energy))
             self._check(loss, "generator", parts)
             self.opt_g.zero_grad(set_to_none=True)
             loss.backward()
@@ -330,16 +330,27 @@ class Trainer:
             ShowerData.from_arrays(cells.numpy(), ref.energy, self.plugin.output_geometry)
         )
         res = compare(ref, fake, bins, classifier=False)
-        scores = {
-            "mse_shapes": res["mse_shapes"]["overall"],
-            "mre_sampling_fraction": res["mre_sampling_fraction"]["overall"],
-            "kl_shape_long": res[f"kl_shape_{ref.geometry.axes[ref.geometry.depth_axis]}"]["overall"],
-        }
+        axis = ref.geometry.axes[ref.geometry.depth_axis]
+        names = [
+            "mse_shapes",
+            "mre_sampling_fraction",
+            "re_spread_sampling_fraction",
+            f"kl_shape_{axis}",
+            f"max_re_pixel_mean_{axis}",
+            f"w1_pixels_{axis}",
+            "mre_deposited_energy",
+            "mse_corr_longitudinal",
+        ]
+        scores = {name: res[name]["overall"] for name in names}
         scores.update(self._energy_scan(g, epoch))
-        # Both terms are relative errors: of the sampling fraction (the worse of the held-out
-        # sample's and the energy scan's), and RMS of the shapes / peak.
+        # Relative errors: of the sampling fraction (the worse of the held-out sample's and the
+        # energy scan's), of its spread (the resolution), and RMS of the shapes / peak.
         sf_error = max(scores["mre_sampling_fraction"], scores.get("sf_scan_worst", 0.0))
-        scores["score"] = sf_error + math.sqrt(scores["mse_shapes"])
+        scores["score"] = sf_error + scores["re_spread_sampling_fraction"] + math.sqrt(scores["mse_shapes"])
+        scores["per_bin"] = {
+            "energy_bins": bins.labels(),
+            **{name: [None if np.isnan(v) else v for v in res[name]["per_bin"]] for name in names},
+        }
         from qcalo.metrics.plots import validation_figure
 
         validation_figure(
@@ -414,7 +425,8 @@ class Trainer:
                 improved = last_val["score"] < self.best
                 self.best = min(self.best, last_val["score"])
                 self._log({"epoch": validated_epoch, "step": self.step, "val": last_val})
-                summary = ", ".join(f"{k} {v:.4g}" for k, v in last_val.items())
+                shown = ("score", "mse_shapes", "sf_scan_worst", "re_spread_sampling_fraction")
+                summary = ", ".join(f"{k} {last_val[k]:.4g}" for k in shown if k in last_val)
                 print(f"epoch {validated_epoch} (step {self.step}): {summary}", file=sys.stderr)
             self._checkpoint(best=improved)
         if self.world > 1:

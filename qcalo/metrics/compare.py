@@ -46,10 +46,14 @@ def _bin_metrics(ref: ShowerFeatures, cand: ShowerFeatures) -> dict[str, float]:
         out[f"js_shape_{axis}"] = D.js_divergence(D.mean_shape(r), D.mean_shape(c))
         out[f"mse_shape_{axis}"] = D.shape_mse(r, c)
         out[f"mre_shape_{axis}"] = D.profile_mre(r, c)
+        out[f"max_re_pixel_mean_{axis}"] = D.max_relative_error(r.mean(axis=0), c.mean(axis=0))
+        out[f"w1_pixels_{axis}"] = D.mean_column_w1(D.unit_sum(r), D.unit_sum(c))
         mses.append(out[f"mse_shape_{axis}"])
     out["mse_shapes"] = float(np.mean(mses))
-    sf_r, sf_c = ref.sampling_fraction.mean(), cand.sampling_fraction.mean()
-    out["mre_sampling_fraction"] = float(abs(sf_c - sf_r) / sf_r)
+    sf_r, sf_c = ref.sampling_fraction, cand.sampling_fraction
+    out["mre_sampling_fraction"] = float(abs(sf_c.mean() - sf_r.mean()) / sf_r.mean())
+    out["mre_deposited_energy"] = float(abs(cand.deposited.mean() / ref.deposited.mean() - 1))
+    out["re_spread_sampling_fraction"] = float(abs(sf_c.std() / max(sf_r.std(), 1e-300) - 1))
     rs, cs = ref.scalars(), cand.scalars()
     for name in rs:
         _hist_metrics(out, name, rs[name], cs[name])
@@ -59,6 +63,7 @@ def _bin_metrics(ref: ShowerFeatures, cand: ShowerFeatures) -> dict[str, float]:
     cr, cc = longitudinal_correlation(ref), longitudinal_correlation(cand)
     off = ~np.eye(len(cr), dtype=bool)
     out["corr_longitudinal"] = float(np.mean(np.abs(cr - cc)[off]))
+    out["mse_corr_longitudinal"] = float(np.mean(((cr - cc)[off]) ** 2))
     return out
 
 

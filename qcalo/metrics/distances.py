@@ -104,6 +104,18 @@ def profile_mre(reference: np.ndarray, candidate: np.ndarray, min_fraction: floa
     return float(np.mean(np.abs(c[use] - r[use]) / r[use])) if use.any() else 0.0
 
 
+def max_relative_error(reference: np.ndarray, candidate: np.ndarray, min_fraction: float = 1e-3) -> float:
+    """Largest |c - r| / r over bins (e.g. mean pixel energies) holding at least `min_fraction`
+    of the reference maximum."""
+    use = reference >= min_fraction * reference.max()
+    return float(np.max(np.abs(candidate[use] - reference[use]) / reference[use])) if use.any() else 0.0
+
+
+def mean_column_w1(reference: np.ndarray, candidate: np.ndarray) -> float:
+    """Mean over columns (pixels) of the 1-Wasserstein distance of their per-row values."""
+    return float(np.mean([wasserstein1(r, c) for r, c in zip(reference.T, candidate.T, strict=True)]))
+
+
 def frechet_distance(x: np.ndarray, y: np.ndarray) -> float:
     """Frechet distance between Gaussians fitted to two samples of feature vectors.
 
