@@ -69,6 +69,17 @@ def _coerce(key: str, value: Any, default: Any, source: str) -> Any:
     return value
 
 
+def flatten(cfg: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested YAML mappings as flat dotted keys: {device: {name: x}} -> {'device.name': x}."""
+    out: dict[str, Any] = {}
+    for key, value in cfg.items():
+        if isinstance(value, dict):
+            out.update(flatten(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
 def load_config(
     generator: str | None,
     path: str | Path | None = None,
@@ -91,6 +102,7 @@ def load_config(
             raise ConfigError(f"config file {path} is not valid YAML: {exc}") from None
         if not isinstance(file_cfg, dict):
             raise ConfigError(f"config file {path}: expected a mapping of keys to values")
+        file_cfg = flatten(file_cfg)
     name = generator or file_cfg.get("generator") or (base or {}).get("generator") or DEFAULTS["generator"]
     plugin = get_plugin(name)
     cfg = {**DEFAULTS, **plugin.defaults}

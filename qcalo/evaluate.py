@@ -68,7 +68,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument(
         "--view",
         default=None,
-        help="compare reduced views, e.g. longitudinal:8 (a quantum generator's pixels) or transverse:x:5",
+        help="compare reduced views, e.g. longitudinal:8 or transverse:x:5 (default: the view of a "
+        "reduced candidate, such as a quantum generator's 8 pixels, else full resolution)",
     )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-plots", action="store_true")
@@ -85,8 +86,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         name = name or data.files[0].path.stem
         if name in cand_data:
             raise ConfigError(f"two candidates are named '{name}'; name them with NAME=FILE")
-        check_geometry(ref_data, data, name, view)  # before the long read
         cand_data[name] = data
+    if view is None:  # a reduced candidate (e.g. quantum) sets the view everything is compared in
+        inferred = {
+            v.spec(): v for d in cand_data.values() if (v := View.infer(ref_data.geometry, d.geometry))
+        }
+        if len(inferred) > 1:
+            raise ConfigError(
+                f"candidates are reduced to different views {sorted(inferred)}; pick one with --view"
+            )
+        if inferred:
+            view = next(iter(inferred.values()))
+            progress_log(f"comparing the reduced view {view.spec()} of every sample (set --view to change)")
+    for name, data in cand_data.items():
+        check_geometry(ref_data, data, name, view)  # before the long read
     progress_log("reading reference")
     ref = load_sample("reference", ref_data, args.threshold, args.cell_sample, args.seed, view)
     cands = []

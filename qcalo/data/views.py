@@ -119,6 +119,16 @@ class View:
             pass
         raise ConfigError(f"view '{spec}': expected 'longitudinal[:BINS]' or 'transverse[:AXIS[:BINS]]'")
 
+    @classmethod
+    def infer(cls, full: Geometry, reduced: Geometry) -> View | None:
+        """The view that turns `full` showers into `reduced` ones (a one-axis geometry named
+        after one of `full`'s axes), or None if there is none."""
+        if len(reduced.shape) != 1 or len(full.shape) == 1 or reduced.axes[0] not in full.axes:
+            return None
+        if reduced.axes[0] == full.axes[full.depth_axis]:
+            return cls("longitudinal", reduced.shape[0])
+        return cls("transverse", reduced.shape[0], reduced.axes[0])
+
     def _axis(self, geometry: Geometry) -> int:
         if self.kind == "longitudinal":
             return geometry.depth_axis

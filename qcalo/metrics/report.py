@@ -92,9 +92,9 @@ def check_geometry(ref: ShowerData, cand: ShowerData, name: str, view: View | No
     if rg.shape == cg.shape and rg.axes == cg.axes and rg.depth_axis == cg.depth_axis:
         return
     hint = ""
-    if len(cg.shape) == 1 and len(rg.shape) > 1:
-        kind = "longitudinal" if cg.axes[0] == rg.axes[rg.depth_axis] else f"transverse:{cg.axes[0]}"
-        hint = f"; to compare at the candidate's resolution pass --view {kind}:{cg.shape[0]}"
+    inferred = View.infer(rg, cg)
+    if inferred is not None:
+        hint = f"; to compare at the candidate's resolution pass --view {inferred.spec()}"
     raise DataError(
         cand.files[0].path,
         f"candidate '{name}' has geometry {cg.describe()}; expected the reference's {rg.describe()} "

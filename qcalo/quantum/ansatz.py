@@ -123,9 +123,9 @@ def read_out(lay: CircuitLayout, out: torch.Tensor) -> tuple[torch.Tensor, torch
     """(raw pixel values (B, pixels) >= 0, energy qubit <Z> (B,)) from a QNode's outputs (B, n_outputs)."""
     if lay.ansatz == "angle":
         z = out
-        return (1 - z[:, : lay.pixels]) / 2, z[:, lay.energy_wire]
+        return ((1 - z[:, : lay.pixels]) / 2).clamp_min(0), z[:, lay.energy_wire]
     # wire order: pixel qubits, ancillas, energy qubit (big-endian basis-state index)
-    p = out.reshape(-1, lay.pixels, 2**lay.ancillas, 2)
+    p = out.clamp_min(0).reshape(-1, lay.pixels, 2**lay.ancillas, 2)  # (sampled) rounding
     energy_z = p[..., 0].sum(dim=(1, 2)) - p[..., 1].sum(dim=(1, 2))
     pixels = p[:, :, 0, :].sum(dim=-1)  # ancillas in |0>, energy qubit traced out
     return pixels, energy_z

@@ -117,6 +117,8 @@ def make_device(config: dict[str, Any], wires: int, seed: int | None = None) -> 
             from qiskit_aer.noise import NoiseModel
 
             kwargs["noise_model"] = NoiseModel.from_backend(fake_backend(config["device.noise_model"]))
+        if not shots:  # exact: Aer's aer_simulator would still sample
+            kwargs["method"] = "density_matrix" if config["device.noise_model"] else "statevector"
         if seed is not None:
             kwargs["seed_simulator"] = seed
     elif name == "qiskit.remote":

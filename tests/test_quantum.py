@@ -1,0 +1,233 @@
+"""The quantum generator: ansätze, devices (exact simulators agree, Qiskit paths run), the
+plug-in's spaces, training / resume / generate / evaluate through the common loop."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from qcalo.config import load_config
+from qcalo.data.dataset import open_showers
+from qcalo.data.geometry import ecal_3dgan
+from qcalo.data.views import View
+from qcalo.errors import ConfigError
+from qcalo.generators import get_plugin
+from qcalo.quantum.ansatz import layout
+from qcalo.quantum.devices import fake_backend, make_device
+from qcalo.quantum.generator import QuantumGenerator
+from qcalo.train import load_checkpoint
+from qcalo.train import main as train_main
+
+ROOT = Path(__file__).resolve().parents[1]
+FAST = ["batch_size=8", "val_showers=40", "val_scan_showers=20", "log_every=1", "layers=2"]
+
+
+def device_cfg(name="default.qubit", **extra):
+    cfg = load_config("quantum", sets=[f"device.name={name}"])
+    cfg.update({f"device.{k}": v for k, v in extra.items()})
+    return cfg
+
+
+def generator(cfg, ansatz="angle", pixels=4, subs=1, ancillas=0, layers=2):
+    lay = layout(ansatz, pixels, subs, ancillas)
+    return QuantumGenerator(lay, make_device(cfg, lay.n_wires, seed=3), subs, layers, "ring", True, 0.5)
+
+
+def latent(g, batch=5, seed=0):
+    gen = torch.Generator().manual_seed(seed)
+    f = torch.linspace(-1, 1, batch)[:, None]
+    return torch.cat([torch.randn(batch, g.n_noise, generator=gen), f], dim=1)
+
+
+def outputs_and_grads(g, z):
+    out = g(z)
+    (out * torch.arange(1, out.shape[1] + 1)).sum().backward()
+    return out.detach(), torch.cat([p.grad.flatten() for p in g.parameters()])
+
+
+def test_layouts_and_bad_settings():
+    assert layout("angle", 8).n_wires == 9
+    assert layout("born", 8).n_wires == 4
+    assert layout("born", 8, sub_generators=2, ancillas=1).n_wires == 4  # 2 pixel qubits + anc + energy
+    with pytest.raises(ConfigError, match="power of 2"):
+        layout("born", 6)
+    with pytest.raises(ConfigError, match="expected one of angle, born"):
+        layout("qgan", 8)
+    with pytest.raises(ConfigError, match="divide"):
+        layout("angle", 8, sub_generators=3)
+
+
+@pytest.mark.parametrize(
+    "ansatz,pixels,subs,ancillas", [("angle", 4, 1, 0), ("born", 4, 1, 0), ("born", 8, 2, 1)]
+)
+def test_generator_output_and_gradients(ansatz, pixels, subs, ancillas):
+    torch.manual_seed(0)
+    g = generator(device_cfg(), ansatz, pixels, subs, ancillas)
+    out, grads = outputs_and_grads(g, latent(g))
+    fractions = out[:, :pixels] / pixels
+    assert out.shape == (5, pixels + 1)
+    assert torch.all(fractions >= 0) and torch.allclose(fractions.sum(1), torch.ones(5), atol=1e-5)
+    assert fractions.std(dim=0).min() > 1e-4  # the noise makes every event different
+    assert torch.all(torch.isfinite(grads)) and (grads != 0).float().mean() > 0.9
+
+
+@pytest.mark.parametrize("ansatz", ["angle", "born"])
+def test_lightning_adjoint_agrees_with_default_qubit(ansatz):
+    """Same weights, same inputs: outputs and gradients of the exact simulators agree to 1e-6
+    (born on lightning measures probabilities as projector expectation values)."""
+    results = []
+    for name in ("default.qubit", "lightning.qubit"):
+        cfg = device_cfg(name)
+        g = generator(cfg, ansatz)
+        assert g.qdev.diff_method == {"default.qubit": "backprop", "lightning.qubit": "adjoint"}[name]
+        results.append(outputs_and_grads(g, latent(g, batch=3)))
+    (o1, g1), (o2, g2) = results
+    torch.testing.assert_close(o1, o2, atol=1e-6, rtol=1e-6)
+    torch.testing.assert_close(g1, g2, atol=1e-6, rtol=1e-5)
+
+
+def test_qiskit_aer_exact_and_with_shots():
+    """qiskit.aer statevector matches default.qubit to 1e-6; with shots, within shot noise."""
+    ref = generator(device_cfg())
+    z = latent(ref, batch=2)
+    want = ref(z).detach()
+    exact = generator(device_cfg("qiskit.aer"))
+    assert exact.qdev.diff_method == "parameter-shift"
+    torch.testing.assert_close(exact(z).detach(), want, atol=1e-6, rtol=1e-6)
+    sampled = generator(device_cfg("qiskit.aer", shots=4000))
+    got = sampled(z).detach()
+    # fractions * pixels and u: each from a few <Z>, each with shot noise <= 1 / sqrt(4000)
+    assert torch.max(torch.abs(got - want)) < 0.15 and not torch.equal(got, want)
+
+
+def test_qiskit_aer_noise_model_and_remote_fake_backend():
+    cfg = device_cfg("qiskit.aer", shots=500, noise_model="fake_manila")
+    noisy = generator(cfg, "born", pixels=4, layers=1)
+    out = noisy(latent(noisy, batch=2)).detach()
+    assert out.shape == (2, 5) and torch.all(torch.isfinite(out))
+    remote = generator(device_cfg("qiskit.remote", shots=200, backend="fake_manila"), "born", 4, layers=1)
+    assert remote.qdev.device.name == "qiskit.remote" or "remote" in type(remote.qdev.device).__name__.lower()
+    assert remote(latent(remote, batch=1)).shape == (1, 5)
+
+
+def test_fake_backend_names():
+    assert fake_backend("fake_torino").name == fake_backend("FakeTorino").name == "fake_torino"
+    with pytest.raises(ConfigError, match="no fake backend 'fake_nowhere'"):
+        fake_backend("fake_nowhere")
+
+
+def test_ibm_without_account_is_a_clear_error_and_never_shows_a_token(tmp_path, sim_file):
+    env = {**os.environ, "HOME": str(tmp_path), "QISKIT_IBM_TOKEN": "s3cr3t-t0ken"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "qcalo.train", "--config", "configs/quantum_ibm.yaml", "--data", str(sim_file)]
+        + ["--out", str(tmp_path / "run"), "--max-steps", "1", "--quiet"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert "QISKIT_IBM_TOKEN" in proc.stderr and "device.fake=true" in proc.stderr
+    assert "s3cr3t" not in proc.stdout + proc.stderr
+
+
+def test_other_devices_refuse_qiskit_options():
+    with pytest.raises(ConfigError, match="qiskit.aer / qiskit.remote"):
+        make_device(device_cfg(noise_model="fake_manila"), 3)
+    with pytest.raises(ConfigError, match="device.backend"):
+        make_device(device_cfg("qiskit.remote"), 3)
+    with pytest.raises(ConfigError, match="no.such"):
+        make_device(device_cfg("no.such"), 3)
+
+
+def test_model_space_round_trip(small_showers):
+    """showers(to_model(cells)) is the reduced view of the cells; u is near standard."""
+    cells, energy = small_showers
+    plugin_cls = get_plugin("quantum")
+    cfg = load_config("quantum")
+    from qcalo.data.dataset import ShowerData
+
+    data = ShowerData.from_arrays(cells, energy, ecal_3dgan())
+    plugin = plugin_cls(cfg, ecal_3dgan(), plugin_cls.calibrate(cfg, data))
+    e = torch.as_tensor(energy, dtype=torch.float32)
+    x = plugin.to_model(torch.as_tensor(cells), e)
+    back = plugin.showers(x, e).numpy()
+    want = View.parse("longitudinal:8").apply(cells, ecal_3dgan())
+    np.testing.assert_allclose(back, want, rtol=2e-4, atol=1e-7)
+    assert abs(x[:, -1].mean()) < 0.3 and 0.7 < x[:, -1].std() < 1.3
+    assert torch.allclose(x[:, :8].mean(1), torch.ones(len(x)), atol=1e-5)
+
+
+def test_configs_load_and_default_config_is_the_default():
+    defaults = load_config("quantum")
+    main = load_config(None, ROOT / "configs" / "quantum.yaml")
+    assert {k: v for k, v in main.items() if k != "out"} == {k: v for k, v in defaults.items() if k != "out"}
+    aer = load_config(None, ROOT / "configs" / "quantum_aer.yaml")
+    assert aer["device.name"] == "qiskit.aer" and aer["device.shots"] > 0
+    noisy = load_config(None, ROOT / "configs" / "quantum_aer_noisy.yaml")
+    assert noisy["device.noise_model"].startswith("fake_")
+    ibm = load_config(None, ROOT / "configs" / "quantum_ibm.yaml", sets=["device.fake=true"])
+    assert ibm["device.name"] == "qiskit.remote" and ibm["device.fake"] is True
+
+
+@pytest.fixture(scope="module")
+def quantum_run(tmp_path_factory, sim_file):
+    out = tmp_path_factory.mktemp("qrun")
+    args = ["--generator", "quantum", "--data", str(sim_file), "--out", str(out), "--quiet"]
+    assert train_main([*args, "--max-steps", "6", "--set", *FAST]) == 0
+    return out, args
+
+
+def test_quantum_trains_resumes_and_checkpoints(quantum_run, tmp_path, sim_file):
+    out, args = quantum_run
+    state = load_checkpoint(out / "last.pt")
+    assert state["step"] == 6 and "weights" in state["models"]["generator"]
+    val = [json.loads(x)["val"] for x in (out / "log.jsonl").read_text().splitlines() if '"val"' in x]
+    per_bin = val[-1]["per_bin"]
+    for name in (
+        "kl_shape_z",
+        "mse_shape_z" if False else "mse_shapes",
+        "w1_pixels_z",
+        "mre_deposited_energy",
+    ):
+        assert name in per_bin and len(per_bin[name]) == len(per_bin["energy_bins"])
+    assert "mse_corr_longitudinal" in per_bin
+    # 3 steps, kill, resume for 3 more == 6 straight
+    half = tmp_path / "half"
+    args_half = [a if a != str(out) else str(half) for a in args]
+    assert train_main([*args_half, "--max-steps", "3", "--set", *FAST]) == 0
+    assert train_main([*args_half, "--max-steps", "6", "--resume", "--set", *FAST]) == 0
+    a, b = load_checkpoint(out / "last.pt"), load_checkpoint(half / "last.pt")
+    for k in a["models"]["generator"]:
+        assert torch.equal(a["models"]["generator"][k], b["models"]["generator"][k]), k
+
+
+def test_quantum_generate_and_evaluate_against_full_resolution(quantum_run, tmp_path, sim_file):
+    from qcalo.evaluate import main as evaluate_main
+    from qcalo.generate import main as generate_main
+
+    out, _ = quantum_run
+    gen = tmp_path / "q.h5"
+    assert (
+        generate_main(
+            ["--checkpoint", str(out / "last.pt"), "--energies", "20", "200", "--n", "40", "--seed", "1"]
+            + ["--out", str(gen)]
+        )
+        == 0
+    )
+    data = open_showers(gen)
+    assert data.geometry.shape == (8,) and len(data) == 80
+    cells, energy = data.read()
+    assert np.all(cells >= 0) and np.all(cells.sum(1) / energy < 0.1)
+    rep = tmp_path / "rep"
+    common = ["--reference", str(sim_file), "--candidate", f"q={gen}", "--out", str(rep)]
+    assert evaluate_main([*common, "--splits", "2", "--classifier-splits", "0", "--no-plots"]) == 0
+    report = json.loads((rep / "metrics.json").read_text())
+    assert report["settings"]["view"] == "longitudinal:8"
+    assert "kl_shape_z" in report["results"]["q"]
