@@ -28,6 +28,7 @@ DEFAULTS: dict[str, Any] = {
     "optimizer": "rmsprop",  # the 3DGAN's; or "adam"
     "lr_g": 1e-3,
     "lr_d": 1e-3,
+    "lr_halflife": 0,  # halve both learning rates every this many steps (0: constant)
     "betas": [0.5, 0.999],  # adam only
     "rho": 0.9,  # rmsprop only (Keras RMSprop rho)
     "g_steps": 2,  # generator updates per discriminator update (3DGAN: 2)

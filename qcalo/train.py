@@ -264,8 +264,17 @@ class Trainer:
 
     # -- training
 
+    def _set_learning_rates(self) -> None:
+        """lr * 0.5^(step / lr_halflife): a function of the step alone, so resuming is exact."""
+        halflife = self.cfg["lr_halflife"]
+        factor = 0.5 ** (self.step / halflife) if halflife else 1.0
+        for opt, key in ((self.opt_g, "lr_g"), (self.opt_d, "lr_d")):
+            for group in opt.param_groups:
+                group["lr"] = self.cfg[key] * factor
+
     def train_step(self, cells: torch.Tensor, energy: torch.Tensor) -> dict[str, float]:
         p, gen = self.plugin, self.gen
+        self._set_learning_rates()
         energy = energy.to(self.device, torch.float32)
         x = p.to_model(cells.to(self.device), energy)
         self.d.train()
@@ -344,9 +353,12 @@ class Trainer:
         scores = {name: res[name]["overall"] for name in names}
         scores.update(self._energy_scan(g, epoch))
         # Relative errors: of the sampling fraction (the worse of the held-out sample's and the
-        # energy scan's), of its spread (the resolution), and RMS of the shapes / peak.
+        # energy scan's), RMS of the shapes / peak, and |ln| of the ratio of the sampling
+        # fraction's spreads (the resolution; symmetric, and bounded enough that a classical
+        # GAN's 3x too wide spread early in training does not outweigh everything else).
         sf_error = max(scores["mre_sampling_fraction"], scores.get("sf_scan_worst", 0.0))
-        scores["score"] = sf_error + scores["re_spread_sampling_fraction"] + math.sqrt(scores["mse_shapes"])
+        spread = abs(math.log(max(res["ratio_spread_sampling_fraction"]["overall"], 1e-6)))
+        scores["score"] = sf_error + math.sqrt(scores["mse_shapes"]) + spread
         scores["per_bin"] = {
             "energy_bins": bins.labels(),
             **{name: [None if np.isnan(v) else v for v in res[name]["per_bin"]] for name in names},

@@ -231,3 +231,16 @@ def test_quantum_generate_and_evaluate_against_full_resolution(quantum_run, tmp_
     report = json.loads((rep / "metrics.json").read_text())
     assert report["settings"]["view"] == "longitudinal:8"
     assert "kl_shape_z" in report["results"]["q"]
+
+
+def test_transverse_view_and_angle_ansatz_train(tmp_path, sim_file):
+    """The configurable parts: another view, the angle ansatz with sub-generators, lightning."""
+    args = ["--generator", "quantum", "--data", str(sim_file), "--out", str(tmp_path), "--quiet"]
+    sets = [*FAST, "view=transverse:x:4", "ansatz=angle", "sub_generators=2", "device.name=lightning.qubit"]
+    assert train_main([*args, "--max-steps", "2", "--set", *sets]) == 0
+    state = load_checkpoint(tmp_path / "last.pt")
+    assert state["models"]["generator"]["weights"].shape == (2, 2, 3, 2)  # subs, layers, 2+1 wires, RY/RZ
+    from qcalo.train import plugin_from_checkpoint
+
+    plugin, g = plugin_from_checkpoint(state)
+    assert plugin.output_geometry.axes == ("x",) and plugin.output_geometry.shape == (4,)

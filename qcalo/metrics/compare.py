@@ -53,7 +53,8 @@ def _bin_metrics(ref: ShowerFeatures, cand: ShowerFeatures) -> dict[str, float]:
     sf_r, sf_c = ref.sampling_fraction, cand.sampling_fraction
     out["mre_sampling_fraction"] = float(abs(sf_c.mean() - sf_r.mean()) / sf_r.mean())
     out["mre_deposited_energy"] = float(abs(cand.deposited.mean() / ref.deposited.mean() - 1))
-    out["re_spread_sampling_fraction"] = float(abs(sf_c.std() / max(sf_r.std(), 1e-300) - 1))
+    out["ratio_spread_sampling_fraction"] = float(sf_c.std() / max(sf_r.std(), 1e-300))
+    out["re_spread_sampling_fraction"] = abs(out["ratio_spread_sampling_fraction"] - 1)
     rs, cs = ref.scalars(), cand.scalars()
     for name in rs:
         _hist_metrics(out, name, rs[name], cs[name])

@@ -40,25 +40,31 @@ def mmd(x: torch.Tensor, y: torch.Tensor, scales: tuple[float, ...] = (0.2, 0.5,
 
 
 class Discriminator(nn.Module):
-    """MLP on [x, f(E)]: real/fake logit, conditioned on the primary energy."""
+    """MLP on [x, f(E)]: real/fake logit, conditioned on the primary energy.
+
+    It also sees the batch's per-feature standard deviations (ProGAN's minibatch-stddev), so a
+    generator that collapses to one profile per energy is told apart at once.
+    """
 
     def __init__(self, features: int, hidden: list[int]):
         super().__init__()
         layers: list[nn.Module] = []
+        features = 2 * features - 1
         for width in hidden:
             layers += [nn.Linear(features, width), nn.LeakyReLU(0.2)]
             features = width
         self.net = nn.Sequential(*layers, nn.Linear(features, 1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x).squeeze(-1)
+        spread = x[:, :-1].std(dim=0, keepdim=True).expand(len(x), -1) if len(x) > 1 else x[:, :-1] * 0
+        return self.net(torch.cat([x, spread], dim=1)).squeeze(-1)
 
 
 class QuantumPlugin(GanPlugin):
     name = "quantum"
     defaults = {
         "view": "longitudinal:8",  # the reduced showers: longitudinal:N or transverse:AXIS:N
-        "ansatz": "angle",  # angle (a qubit per pixel) or born (probabilities of basis states)
+        "ansatz": "born",  # born (probabilities of basis states) or angle (a qubit per pixel)
         "layers": 4,
         "entangler": "ring",  # ring, linear, all, none (CNOTs)
         "reupload": True,  # encode the energy in every layer, or only before the first
@@ -66,14 +72,16 @@ class QuantumPlugin(GanPlugin):
         "ancillas": 0,  # born: ancilla qubits per sub-generator (post-selected on |0>)
         "init_scale": 0.1,  # std of the initial rotation angles
         "disc_hidden": [64, 64],
-        "mmd_weight": 0.0,  # add mmd_weight * MMD(real, fake) to the generator loss
+        "adv_weight": 0.1,  # generator loss = adv_weight * BCE(D(fake), real) ...
+        "mmd_weight": 1.0,  # ... + mmd_weight * MMD(real, fake)
+        "mmd_energy_scale": 1.0,  # f(E) times this in the MMD: larger compares nearer energies only
         "label_smoothing": 0.0,
         # loop settings that suit a few dozen circuit parameters (override the 3DGAN's)
         "optimizer": "adam",
-        "lr_g": 0.01,
-        "lr_d": 0.001,
+        "lr_g": 0.05,
+        "lr_d": 0.0002,
         "g_steps": 1,
-        "epochs": 20,
+        "epochs": 100,
         **DEVICE_DEFAULTS,
     }
 
@@ -148,7 +156,10 @@ class QuantumPlugin(GanPlugin):
     # -- losses
 
     def _disc_input(self, x: torch.Tensor, energy: torch.Tensor) -> torch.Tensor:
-        return torch.cat([x, self.energy_feature(energy)[:, None]], dim=1)
+        """What the discriminator and the MMD see: log pixel fractions (relative errors of small
+        pixels count as much as of large ones, as in KL), u, and f(E)."""
+        shares = torch.log(x[:, :-1].clamp_min(1e-3))
+        return torch.cat([shares, x[:, -1:], self.energy_feature(energy)[:, None]], dim=1)
 
     def d_loss(self, disc, x, energy, real, gen):
         target = torch.full((len(x),), 1.0 - self.config["label_smoothing"] if real else 0.0, device=x.device)
@@ -159,9 +170,14 @@ class QuantumPlugin(GanPlugin):
         target = torch.ones(len(fake), device=fake.device)
         bce = F.binary_cross_entropy_with_logits(disc(self._disc_input(fake, energy)), target)
         parts = {"bce": bce.item()}
-        loss = bce
+        loss = self.config["adv_weight"] * bce
         if self.config["mmd_weight"] and real is not None:
-            term = mmd(self._disc_input(fake, energy), self._disc_input(*real))
+            scale = torch.ones(fake.shape[1] + 1, device=fake.device)
+            scale[-1] = self.config["mmd_energy_scale"]
+            f, r = self._disc_input(fake, energy) * scale, self._disc_input(*real) * scale
+            # the whole event, and (total energy, primary energy) alone: in 10 dimensions the
+            # kernel hardly sees the spread of the one total-energy coordinate
+            term = mmd(f, r) + mmd(f[:, -2:], r[:, -2:])
             loss = loss + self.config["mmd_weight"] * term
             parts["mmd"] = term.item()
         return loss, parts

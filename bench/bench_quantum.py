@@ -1,0 +1,86 @@
+"""Time of one quantum-GAN training step on every PennyLane device, and its growth with qubits.
+
+One step = the loop's `train_step` (discriminator on a real and a fake batch, one generator
+step with its gradients), on a batch of built-in showers, default ansatz unless told. Prints the
+median of repeated steps per device and method; Qiskit devices are slow through the plugin
+(one transpile per circuit), so they run a smaller batch (--qiskit-batch) and the table gives
+the time per shower too. Then the fastest exact simulator at 4, 8, 12 and 16 pixels (qubits =
+pixels + 1 energy qubit).
+
+    python bench/bench_quantum.py [--threads 2] [--batch 64] [--repeats 5] [--qiskit-batch 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+import warnings
+
+import torch
+
+from qcalo.config import load_config
+from qcalo.train import Trainer
+
+
+def step_time(sets: list[str], batch: int, repeats: int, warmup: int = 1) -> tuple[float, int]:
+    cfg = load_config("quantum", sets=[*sets, f"batch_size={batch}", "val_showers=20"])
+    cfg["out"] = "/tmp/qcalo-bench-quantum"
+    trainer = Trainer(cfg, progress=False)
+    cells, energy = next(iter(trainer.stream))
+    times = []
+    for k in range(warmup + repeats):
+        t0 = time.perf_counter()
+        trainer.train_step(cells, energy)
+        if k >= warmup:
+            times.append(time.perf_counter() - t0)
+    return statistics.median(times), trainer.plugin.layout.n_wires
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--batch", type=int, default=64)
+    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--qiskit-batch", type=int, default=2, help="batch for the slow Qiskit devices")
+    p.add_argument("--ansatz", default="angle")
+    p.add_argument("--skip-qiskit", action="store_true")
+    args = p.parse_args()
+    torch.set_num_threads(args.threads)
+    warnings.filterwarnings("ignore")
+    a = f"ansatz={args.ansatz}"
+    runs = [
+        ("default.qubit", "backprop", [a], args.batch),
+        ("lightning.qubit", "adjoint", [a, "device.name=lightning.qubit"], args.batch),
+        ("default.qubit", "parameter-shift", [a, "device.diff_method=parameter-shift"], args.batch),
+    ]
+    if not args.skip_qiskit:
+        q = args.qiskit_batch
+        runs += [
+            ("qiskit.aer (exact)", "parameter-shift", [a, "device.name=qiskit.aer"], q),
+            (
+                "qiskit.aer shots=1024",
+                "parameter-shift",
+                [a, "device.name=qiskit.aer", "device.shots=1024"],
+                q,
+            ),
+        ]
+    print(
+        f"one training step, {args.ansatz} ansatz, 8 pixels, {args.threads} threads, median of {args.repeats}"
+    )
+    print(f"{'device':26}{'diff':>18}{'batch':>7}{'qubits':>8}{'s/step':>10}{'ms/shower':>11}")
+    for name, diff, sets, batch in runs:
+        repeats = args.repeats if batch == args.batch else 1
+        t, wires = step_time(sets, batch, repeats)
+        print(f"{name:26}{diff:>18}{batch:>7}{wires:>8}{t:>10.3f}{1000 * t / batch:>11.2f}", flush=True)
+    print(f"\ndefault.qubit backprop, batch {args.batch}: growth with qubits")
+    print(f"{'pixels':>8}{'qubits':>8}{'s/step':>10}")
+    for pixels in (4, 8, 12, 16):
+        if args.ansatz == "born" and pixels & (pixels - 1):
+            continue
+        t, wires = step_time([a, f"view=longitudinal:{pixels}"], args.batch, max(1, args.repeats // 2))
+        print(f"{pixels:>8}{wires:>8}{t:>10.3f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
