@@ -8,13 +8,18 @@ error of the total-energy spread, per-pixel W1, the mean-total-energy error and 
 correlation-matrix MSE, with the issue's pass marks (KL <= 0.01, pixel means <= 10 %,
 spread <= 20 %) and the reference's own noise floor (two disjoint held-out halves).
 
-    python bench/quantum_quality.py --runs runs/quantum [--checkpoint best] [--n 1000]
+    python bench/quantum_quality.py --runs runs/quantum [--checkpoint best] [--n 2000] [--on-qiskit]
+
+With --on-qiskit the first run's checkpoint also generates on qiskit.aer with 1024 shots, and
+with 1024 shots and the noise model of fake_torino: what shots and device noise cost a
+generator trained on an exact simulator.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import time
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +33,10 @@ from qcalo.metrics.compare import compare
 from qcalo.metrics.observables import compute_features
 
 ENERGIES = (10.0, 50.0, 100.0)
+ON_QISKIT = {
+    "aer_shots": ["device.name=qiskit.aer", "device.shots=1024"],
+    "aer_shots_noise": ["device.name=qiskit.aer", "device.shots=1024", "device.noise_model=fake_torino"],
+}
 COLUMNS = [  # (metric, header, pass mark or None)
     ("kl_shape_{a}", "KL shape", 0.01),
     ("max_re_pixel_mean_{a}", "max pixel-mean err", 0.10),
@@ -64,7 +73,8 @@ def main() -> None:
     p.add_argument("--runs", nargs="+", type=Path, required=True, help="run folders of qcalo.train")
     p.add_argument("--checkpoint", default="best", choices=["best", "last"])
     p.add_argument("--out", type=Path, default=Path("quality_quantum"))
-    p.add_argument("--n", type=int, default=1000, help="held-out showers per energy")
+    p.add_argument("--n", type=int, default=2000, help="held-out showers per energy")
+    p.add_argument("--on-qiskit", action="store_true", help="also generate on Aer, with shots and noise")
     p.add_argument("--seed", type=int, default=525252)
     args = p.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
@@ -83,16 +93,28 @@ def main() -> None:
     floor = compare(ref.subset(half), ref.subset(~half), bins, classifier=False)
 
     checkpoints = {run.name: run / f"{args.checkpoint}.pt" for run in args.runs}
-    checkpoints["untrained"] = untrained_checkpoint(args.runs[0], args.out / "untrained")
+    checkpoints = {name: (ckpt, []) for name, ckpt in checkpoints.items()}
+    if args.on_qiskit:
+        first = next(iter(checkpoints))
+        for device, sets in ON_QISKIT.items():
+            checkpoints[f"{first} {device}"] = (checkpoints[first][0], sets)
+    checkpoints["untrained"] = (untrained_checkpoint(args.runs[0], args.out / "untrained"), [])
     header = f"{'':26}{'E/GeV':>6}" + "".join(f"{h:>22}" for _, h, _ in COLUMNS)
     print(f"\nheld-out: {args.n} showers at each of {ENERGIES} GeV, view {view.spec()}\n{header}")
     print("\n".join(table("reference halves (floor)", floor, axis)[0]))
-    for name, ckpt in checkpoints.items():
-        out = generate_file(ckpt, energies, args.out / f"{name}.h5", seed=1, progress=False)
+    for name, (ckpt, sets) in checkpoints.items():
+        t0 = time.perf_counter()
+        out = generate_file(
+            ckpt, energies, args.out / f"{name.replace(' ', '_')}.h5", seed=1, progress=False, sets=sets
+        )
+        took = time.perf_counter() - t0
         with open_showers(out) as data:
             cand = compute_features(ShowerData.from_arrays(*data.read(), data.geometry))
         lines, ok = table(name, compare(ref, cand, bins, classifier=False), axis)
-        print("\n".join(lines) + f"\n{'':26}{'all pass marks met' if ok else 'pass marks missed'}")
+        verdict = "all pass marks met" if ok else "pass marks missed"
+        print(
+            "\n".join(lines) + f"\n{'':26}{verdict}; generation {1000 * took / len(energies):.2f} ms/shower"
+        )
 
 
 if __name__ == "__main__":

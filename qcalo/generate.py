@@ -3,6 +3,8 @@
     python -m qcalo.generate --checkpoint runs/conv3d/best.pt --energies 10 50 100 --n 1000 --out gen.h5
     python -m qcalo.generate --checkpoint CKPT --energy-range 2 500 --n 10000 --seed 1 --out gen.h5
     python -m qcalo.generate --checkpoint CKPT --energies-from heldout.h5 --out gen.h5
+    python -m qcalo.generate --checkpoint runs/quantum/best.pt --energies 10 50 --n 500 --out aer.h5 \
+        --set device.name=qiskit.aer device.shots=1024 device.noise_model=fake_torino
 
 The output goes through the data layer's writer (3DGAN layout, geometry attribute), so
 `python -m qcalo.evaluate` reads it directly. Batched, with a progress bar; the same seed gives
@@ -34,11 +36,19 @@ def generate_file(
     batch_size: int = 128,
     device: str = "cpu",
     progress: bool = True,
+    sets: Sequence[str] = (),
 ) -> Path:
-    """Generate one shower per primary energy (GeV) with a checkpoint's generator into `out`."""
+    """Generate one shower per primary energy (GeV) with a checkpoint's generator into `out`.
+
+    `sets` ('key=value') change the saved config first: a quantum generator trained on a
+    simulator then runs on another device (device.name, device.shots, device.noise_model, ...).
+    """
+    from qcalo.config import load_config
     from qcalo.train import load_checkpoint, plugin_from_checkpoint
 
     state = load_checkpoint(checkpoint)
+    if sets:
+        state["config"] = load_config(None, sets=sets, base=state["config"])
     plugin, generator = plugin_from_checkpoint(state)
     generator.to(device)
     gen = torch.Generator().manual_seed(seed)
@@ -75,6 +85,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--device", default="cpu")
     p.add_argument("--quiet", action="store_true")
+    p.add_argument(
+        "--set",
+        nargs="+",
+        default=[],
+        metavar="KEY=VALUE",
+        help="change the checkpoint's config, e.g. device.name=qiskit.aer device.shots=1024",
+    )
     args = p.parse_args(argv)
     if args.energies_from:
         energies = open_showers(args.energies_from).energy
@@ -96,7 +113,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         raise ConfigError("--device cuda: torch sees no CUDA device")
     path = generate_file(
-        args.checkpoint, energies, args.out, args.seed, args.batch_size, args.device, not args.quiet
+        args.checkpoint, energies, args.out, args.seed, args.batch_size, args.device, not args.quiet, args.set
     )
     print(f"wrote {len(energies)} showers to {path}")
     return 0

@@ -65,8 +65,12 @@ class QuantumDevice:
         return self.diff_method == "adjoint"
 
     def qnode(self, func):
+        """A torch QNode; a batch runs as one broadcast circuit under backprop, else it is
+        expanded into one circuit per event (parameter-shift cannot differentiate broadcasts)."""
         node = qml.QNode(func, self.device, interface="torch", diff_method=self.diff_method)
-        return qml.set_shots(node, shots=self.shots) if self.shots else node
+        if self.shots:
+            node = qml.set_shots(node, shots=self.shots)
+        return node if self.diff_method == "backprop" else qml.transforms.broadcast_expand(node)
 
 
 def fake_backend(name: str):

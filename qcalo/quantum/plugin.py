@@ -30,13 +30,22 @@ from qcalo.quantum.devices import make_device
 from qcalo.quantum.generator import QuantumGenerator
 
 
-def mmd(x: torch.Tensor, y: torch.Tensor, scales: tuple[float, ...] = (0.2, 0.5, 1.0, 2.0)) -> torch.Tensor:
-    """Maximum mean discrepancy of two samples with a sum of Gaussian kernels (biased estimate)."""
+def mmd(
+    x: torch.Tensor,
+    y: torch.Tensor,
+    wx: torch.Tensor | None = None,
+    wy: torch.Tensor | None = None,
+    scales: tuple[float, ...] = (0.2, 0.5, 1.0, 2.0),
+) -> torch.Tensor:
+    """Maximum mean discrepancy of two (optionally weighted) samples with a sum of Gaussian
+    kernels (biased estimate)."""
     xy = torch.cat([x, y])
     d2 = torch.cdist(xy, xy).pow(2)
     k = sum(torch.exp(-d2 / (2 * s * s)) for s in scales)
     n = len(x)
-    return k[:n, :n].mean() + k[n:, n:].mean() - 2 * k[:n, n:].mean()
+    wx = torch.full((n,), 1.0 / n, device=x.device) if wx is None else wx / wx.sum()
+    wy = torch.full((len(y),), 1.0 / len(y), device=y.device) if wy is None else wy / wy.sum()
+    return wx @ k[:n, :n] @ wx + wy @ k[n:, n:] @ wy - 2 * wx @ k[:n, n:] @ wy
 
 
 class Discriminator(nn.Module):
@@ -74,14 +83,18 @@ class QuantumPlugin(GanPlugin):
         "disc_hidden": [64, 64],
         "adv_weight": 0.1,  # generator loss = adv_weight * BCE(D(fake), real) ...
         "mmd_weight": 1.0,  # ... + mmd_weight * MMD(real, fake)
-        "mmd_energy_scale": 1.0,  # f(E) times this in the MMD: larger compares nearer energies only
+        "mmd_energy_scale": 6.0,  # f(E) times this in the MMD: larger compares nearer energies only
+        "mmd_energy_power": 0.0,  # weight events by E^-power in the MMD (> 0: the rare low energies of
+        # a flat spectrum count more)
         "label_smoothing": 0.0,
         # loop settings that suit a few dozen circuit parameters (override the 3DGAN's)
         "optimizer": "adam",
         "lr_g": 0.05,
         "lr_d": 0.0002,
+        "lr_halflife": 1000,
+        "batch_size": 256,
         "g_steps": 1,
-        "epochs": 100,
+        "epochs": 240,
         **DEVICE_DEFAULTS,
     }
 
@@ -177,7 +190,9 @@ class QuantumPlugin(GanPlugin):
             f, r = self._disc_input(fake, energy) * scale, self._disc_input(*real) * scale
             # the whole event, and (total energy, primary energy) alone: in 10 dimensions the
             # kernel hardly sees the spread of the one total-energy coordinate
-            term = mmd(f, r) + mmd(f[:, -2:], r[:, -2:])
+            power = self.config["mmd_energy_power"]
+            wf, wr = (e.to(torch.float32) ** -power if power else None for e in (energy, real[1]))
+            term = mmd(f, r, wf, wr) + mmd(f[:, -2:], r[:, -2:], wf, wr)
             loss = loss + self.config["mmd_weight"] * term
             parts["mmd"] = term.item()
         return loss, parts
