@@ -128,4 +128,13 @@ def read_out(lay: CircuitLayout, out: torch.Tensor) -> tuple[torch.Tensor, torch
     p = out.clamp_min(0).reshape(-1, lay.pixels, 2**lay.ancillas, 2)  # (sampled) rounding
     energy_z = p[..., 0].sum(dim=(1, 2)) - p[..., 1].sum(dim=(1, 2))
     pixels = p[:, :, 0, :].sum(dim=-1)  # ancillas in |0>, energy qubit traced out
-    return pixels, energy_z
+    return pixels[:, gray_code(lay.pixels)], energy_z
+
+
+def gray_code(n: int) -> list[int]:
+    """Basis state of each pixel: k -> k XOR (k >> 1), so neighbouring pixels differ in one qubit.
+
+    In plain binary order pixels 3 and 4 (|011>, |100>) differ in every qubit, and a shallow
+    circuit measured here kept a step in the profile there (+36 % in pixel 4 at 10 GeV).
+    """
+    return [k ^ (k >> 1) for k in range(n)]

@@ -84,7 +84,7 @@ class QuantumPlugin(GanPlugin):
         "adv_weight": 0.1,  # generator loss = adv_weight * BCE(D(fake), real) ...
         "mmd_weight": 1.0,  # ... + mmd_weight * MMD(real, fake)
         "mmd_energy_scale": 6.0,  # f(E) times this in the MMD: larger compares nearer energies only
-        "mmd_energy_power": 0.0,  # weight events by E^-power in the MMD (> 0: the rare low energies of
+        "mmd_energy_power": 0.5,  # weight events by E^-power in the MMD (> 0: the rare low energies of
         # a flat spectrum count more)
         "label_smoothing": 0.0,
         # loop settings that suit a few dozen circuit parameters (override the 3DGAN's)
