@@ -107,8 +107,8 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, sim_file):
     trainer = Trainer(cfg, progress=False)
     original, calls = trainer.plugin.g_loss, []
 
-    def poisoned(*args):
-        loss, parts = original(*args)
+    def poisoned(*args, **kwargs):
+        loss, parts = original(*args, **kwargs)
         calls.append(1)
         return (loss * float("nan") if len(calls) > 3 else loss), parts
 
