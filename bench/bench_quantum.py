@@ -4,8 +4,8 @@ One step = the loop's `train_step` (discriminator on a real and a fake batch, on
 step with its gradients), on a batch of built-in showers, default ansatz unless told. Prints the
 median of repeated steps per device and method; Qiskit devices are slow through the plugin
 (one transpile per circuit), so they run a smaller batch (--qiskit-batch) and the table gives
-the time per shower too. Then the fastest exact simulator at 4, 8, 12 and 16 pixels (qubits =
-pixels + 1 energy qubit).
+the time per shower too. Then the fastest exact simulator at 3, 7, 11 and 15 pixels (angle
+ansatz: qubits = pixels + 1 energy qubit, so 4, 8, 12 and 16 qubits).
 
     python bench/bench_quantum.py [--threads 2] [--batch 64] [--repeats 5] [--qiskit-batch 2]
 """
@@ -70,15 +70,16 @@ def main() -> None:
     )
     print(f"{'device':26}{'diff':>18}{'batch':>7}{'qubits':>8}{'s/step':>10}{'ms/shower':>11}")
     for name, diff, sets, batch in runs:
-        repeats = args.repeats if batch == args.batch else 1
-        t, wires = step_time(sets, batch, repeats)
+        full = batch == args.batch
+        t, wires = step_time(sets, batch, args.repeats if full else 1, warmup=1 if full else 0)
         print(f"{name:26}{diff:>18}{batch:>7}{wires:>8}{t:>10.3f}{1000 * t / batch:>11.2f}", flush=True)
-    print(f"\ndefault.qubit backprop, batch {args.batch}: growth with qubits")
+    print(
+        f"\ndefault.qubit backprop, batch {args.batch}, angle ansatz (a qubit per pixel): growth with qubits"
+    )
     print(f"{'pixels':>8}{'qubits':>8}{'s/step':>10}")
-    for pixels in (4, 8, 12, 16):
-        if args.ansatz == "born" and pixels & (pixels - 1):
-            continue
-        t, wires = step_time([a, f"view=longitudinal:{pixels}"], args.batch, max(1, args.repeats // 2))
+    for pixels in (3, 7, 11, 15):
+        sets = ["ansatz=angle", f"view=longitudinal:{pixels}"]
+        t, wires = step_time(sets, args.batch, max(1, args.repeats // 2))
         print(f"{pixels:>8}{wires:>8}{t:>10.3f}", flush=True)
 
 
