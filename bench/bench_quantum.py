@@ -2,12 +2,12 @@
 
 One step = the loop's `train_step` (discriminator on a real and a fake batch, one generator
 step with its gradients), on a batch of built-in showers, default ansatz unless told. Prints the
-median of repeated steps per device and method; Qiskit devices are slow through the plugin
-(one transpile per circuit), so they run a smaller batch (--qiskit-batch) and the table gives
-the time per shower too. Then the fastest exact simulator at 3, 7, 11 and 15 pixels (angle
+median of repeated steps per device and method; parameter-shift devices are slow (Qiskit
+through the plugin transpiles every circuit), so they run a smaller batch (--slow-batch) and
+the table gives the time per shower too. Then the fastest exact simulator at 3, 7, 11 and 15 pixels (angle
 ansatz: qubits = pixels + 1 energy qubit, so 4, 8, 12 and 16 qubits).
 
-    python bench/bench_quantum.py [--threads 2] [--batch 64] [--repeats 5] [--qiskit-batch 2]
+    python bench/bench_quantum.py [--threads 2] [--batch 64] [--repeats 5] [--slow-batch 2]
 """
 
 from __future__ import annotations
@@ -42,8 +42,8 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--repeats", type=int, default=5)
-    p.add_argument("--qiskit-batch", type=int, default=2, help="batch for the slow Qiskit devices")
-    p.add_argument("--ansatz", default="angle")
+    p.add_argument("--slow-batch", type=int, default=2, help="batch for parameter-shift devices (slow)")
+    p.add_argument("--ansatz", default="born", help="born (the default model) or angle")
     p.add_argument("--skip-qiskit", action="store_true")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
@@ -52,16 +52,22 @@ def main() -> None:
     runs = [
         ("default.qubit", "backprop", [a], args.batch),
         ("lightning.qubit", "adjoint", [a, "device.name=lightning.qubit"], args.batch),
-        ("default.qubit", "parameter-shift", [a, "device.diff_method=parameter-shift"], args.batch),
+        ("default.qubit", "parameter-shift", [a, "device.diff_method=parameter-shift"], args.slow_batch),
     ]
     if not args.skip_qiskit:
-        q = args.qiskit_batch
+        q = args.slow_batch
         runs += [
             ("qiskit.aer (exact)", "parameter-shift", [a, "device.name=qiskit.aer"], q),
             (
                 "qiskit.aer shots=1024",
                 "parameter-shift",
                 [a, "device.name=qiskit.aer", "device.shots=1024"],
+                q,
+            ),
+            (
+                "qiskit.aer shots + noise",
+                "parameter-shift",
+                [a, "device.name=qiskit.aer", "device.shots=1024", "device.noise_model=fake_torino"],
                 q,
             ),
         ]
