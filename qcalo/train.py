@@ -1,5 +1,6 @@
 """`python -m qcalo.train`: one training loop for every generator.
 
+    python -m qcalo.train --generator quantum                   # hybrid quantum GAN, built-in data
     python -m qcalo.train --generator conv3d                    # built-in data, configs defaults
     python -m qcalo.train --config configs/conv2d.yaml --data 'EleEscan_*.h5' --epochs 30
     python -m qcalo.train --generator conv3d --out runs/a --resume        # continue a killed run
@@ -449,7 +450,9 @@ class Trainer:
 
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m qcalo.train", description=__doc__.split("\n")[0])
-    p.add_argument("--generator", default=None, help="conv3d or conv2d (default: from --config)")
+    p.add_argument(
+        "--generator", default=None, help="conv3d, conv2d or quantum (default: from --config, else conv3d)"
+    )
     p.add_argument("--config", default=None, help="YAML config (e.g. configs/conv3d.yaml)")
     p.add_argument("--data", nargs="+", default=None, help="HDF5 files or globs (default: built-in data)")
     p.add_argument("--out", default=None, help="run folder (default runs/<generator>)")
