@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from classical_quality import untrained_checkpoint  # bench/ is on sys.path when run as a script
 
 from qcalo.data.dataset import ShowerData, open_showers
 from qcalo.data.simulate import simulate_file
@@ -45,14 +46,6 @@ COLUMNS = [  # (metric, header, pass mark or None)
     ("w1_pixels_{a}", "W1 pixels", None),
     ("mse_corr_longitudinal", "corr MSE", None),
 ]
-
-
-def untrained_checkpoint(run: Path, out: Path) -> Path:
-    from qcalo.train import Trainer
-
-    cfg = {**json.loads((run / "config.json").read_text()), "out": str(out)}
-    Trainer(cfg, progress=False)._checkpoint()
-    return out / "last.pt"
 
 
 def table(name: str, res: dict, axis: str) -> tuple[list[str], bool]:
