@@ -60,9 +60,12 @@ class _Gan3DLossPlugin(GanPlugin):
     def showers(self, x: torch.Tensor, energy: torch.Tensor) -> torch.Tensor:
         return x / self.config["xscale"]
 
-    def latent(self, energy: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-        z = torch.randn(energy.shape[0], self.config["latent_size"], generator=gen).to(energy.device)
-        return z * (energy / self.config["yscale"])[:, None]
+    @property
+    def noise_size(self) -> int:
+        return self.config["latent_size"]
+
+    def condition(self, noise: torch.Tensor, energy: torch.Tensor) -> torch.Tensor:
+        return noise * (energy / self.config["yscale"])[:, None]
 
     def expected_ecal(self, energy: torch.Tensor) -> torch.Tensor:
         return (

@@ -3,6 +3,7 @@
     python -m qcalo.generate --checkpoint runs/conv3d/best.pt --energies 10 50 100 --n 1000 --out gen.h5
     python -m qcalo.generate --checkpoint CKPT --energy-range 2 500 --n 10000 --seed 1 --out gen.h5
     python -m qcalo.generate --checkpoint CKPT --energies-from heldout.h5 --out gen.h5
+    python -m qcalo.generate --onnx conv2d.int8.onnx --threads 2 --energies 10 50 100 --n 1000 --out gen.h5
     python -m qcalo.generate --checkpoint runs/quantum/best.pt --energies 10 50 --n 500 --out aer.h5 \
         --set device.name=qiskit.aer device.shots=1024 device.noise_model=fake_torino
 
@@ -26,6 +27,7 @@ from qcalo.data.dataset import open_showers
 from qcalo.data.simulate import sample_energies
 from qcalo.data.writer import ShowerWriter
 from qcalo.errors import ConfigError
+from qcalo.onnx_generator import OnnxGenerator
 
 
 def generate_file(
@@ -37,42 +39,56 @@ def generate_file(
     device: str = "cpu",
     progress: bool = True,
     sets: Sequence[str] = (),
+    threads: int = 0,
 ) -> Path:
-    """Generate one shower per primary energy (GeV) with a checkpoint's generator into `out`.
+    """Generate one shower per primary energy (GeV) into `out`, from a checkpoint of
+    qcalo.train or, when the path ends in .onnx, a model of qcalo.export (onnxruntime with
+    `threads`; the same seed gives the same noise as from the checkpoint).
 
-    `sets` ('key=value') change the saved config first: a quantum generator trained on a
-    simulator then runs on another device (device.name, device.shots, device.noise_model, ...).
+    `sets` ('key=value') change a checkpoint's saved config first: a quantum generator trained on
+    a simulator then runs on another device (device.name, device.shots, device.noise_model, ...).
     """
-    from qcalo.config import load_config
-    from qcalo.train import load_checkpoint, plugin_from_checkpoint
+    if Path(checkpoint).suffix == ".onnx":
+        if sets:
+            raise ConfigError("--set changes a checkpoint's config; an ONNX model has none to change")
+        model = OnnxGenerator(checkpoint, threads)
+        geometry, name, step = model.geometry, f"{model.info['generator']} onnx", model.info["step"]
 
-    state = load_checkpoint(checkpoint)
-    if sets:
-        state["config"] = load_config(None, sets=sets, base=state["config"])
-    plugin, generator = plugin_from_checkpoint(state)
-    generator.to(device)
+        def make(e: np.ndarray, gen: torch.Generator) -> np.ndarray:
+            return model.generate(e, gen)
+    else:
+        from qcalo.config import load_config
+        from qcalo.train import load_checkpoint, plugin_from_checkpoint
+
+        state = load_checkpoint(checkpoint)
+        if sets:
+            state["config"] = load_config(None, sets=sets, base=state["config"])
+        plugin, generator = plugin_from_checkpoint(state)
+        generator.to(device)
+        geometry, name, step = plugin.output_geometry, state["config"]["generator"], state["step"]
+
+        def make(e: np.ndarray, gen: torch.Generator) -> np.ndarray:
+            energy = torch.as_tensor(e, dtype=torch.float32, device=device)
+            return plugin.generate(generator, energy, gen).cpu().numpy()
+
     gen = torch.Generator().manual_seed(seed)
-    attrs = {
-        "checkpoint": str(checkpoint),
-        "checkpoint_step": int(state["step"]),
-        "generator": state["config"]["generator"],
-    }
-    producer = f"qcalo.generate ({state['config']['generator']})"
+    attrs = {"checkpoint": str(checkpoint), "checkpoint_step": int(step), "generator": name}
     with (
-        ShowerWriter(out, plugin.output_geometry, producer, seed, attrs) as writer,
+        ShowerWriter(out, geometry, f"qcalo.generate ({name})", seed, attrs) as writer,
         tqdm(total=len(energies), unit="shower", disable=not progress, desc="generate") as bar,
     ):
         for start in range(0, len(energies), batch_size):
             e = energies[start : start + batch_size]
-            cells = plugin.generate(generator, torch.as_tensor(e, dtype=torch.float32, device=device), gen)
-            writer.append(cells.cpu().numpy(), e)
+            writer.append(make(e, gen), e)
             bar.update(len(e))
     return Path(out)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m qcalo.generate", description=__doc__.split("\n")[0])
-    p.add_argument("--checkpoint", required=True, help="a checkpoint written by qcalo.train")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--checkpoint", help="a checkpoint written by qcalo.train")
+    src.add_argument("--onnx", metavar="MODEL.onnx", help="a model written by qcalo.export (onnxruntime)")
     g = p.add_mutually_exclusive_group(required=True)
     g.add_argument("--energies", type=float, nargs="+", metavar="E", help="fixed energies (GeV), --n each")
     g.add_argument(
@@ -84,6 +100,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--device", default="cpu")
+    p.add_argument("--threads", type=int, default=0, help="onnxruntime threads (0: one per core)")
     p.add_argument("--quiet", action="store_true")
     p.add_argument(
         "--set",
@@ -112,8 +129,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise ConfigError("--batch-size must be positive")
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         raise ConfigError("--device cuda: torch sees no CUDA device")
+    if args.onnx:
+        if Path(args.onnx).suffix != ".onnx":
+            raise ConfigError(f"--onnx {args.onnx}: expected a .onnx file written by python -m qcalo.export")
+        if args.device != "cpu":
+            raise ConfigError("--onnx runs on the CPU (onnxruntime); drop --device")
+    if args.threads < 0:
+        raise ConfigError("--threads must be >= 0")
     path = generate_file(
-        args.checkpoint, energies, args.out, args.seed, args.batch_size, args.device, not args.quiet, args.set
+        args.onnx or args.checkpoint,
+        energies,
+        args.out,
+        args.seed,
+        args.batch_size,
+        args.device,
+        not args.quiet,
+        args.set,
+        args.threads,
     )
     print(f"wrote {len(energies)} showers to {path}")
     return 0

@@ -49,6 +49,7 @@ class GanPlugin:
     name = "base"
     defaults: dict[str, Any] = {}  # plug-in specific config keys and their defaults
     view: View | None = None  # a reduced generator's view of the showers (validation reduces to it)
+    not_exportable = ""  # why ONNX cannot hold this generator ("": qcalo.export can write it)
 
     def __init__(self, config: dict[str, Any], geometry: Geometry, calibration: dict[str, Any]):
         self.config = config
@@ -72,8 +73,18 @@ class GanPlugin:
         """Back from the model's space to showers in GeV."""
         return x
 
-    def latent(self, energy: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    @property
+    def noise_size(self) -> int:
+        """Length of the Gaussian noise vector of one shower."""
         raise NotImplementedError
+
+    def condition(self, noise: torch.Tensor, energy: torch.Tensor) -> torch.Tensor:
+        """The generator's input from noise and primary energies (GeV): a pure function of both,
+        so an exported model (`qcalo.export`) takes (noise, energy) and needs nothing of qcalo."""
+        raise NotImplementedError
+
+    def latent(self, energy: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+        return self.condition(gaussian_noise(len(energy), self.noise_size, gen).to(energy.device), energy)
 
     def d_loss(
         self, disc: nn.Module, x: torch.Tensor, energy: torch.Tensor, real: bool, gen: torch.Generator
@@ -100,6 +111,12 @@ class GanPlugin:
     def output_geometry(self) -> Geometry:
         """The geometry of what `generate` returns (a reduced view for reduced generators)."""
         return self.geometry if self.view is None else self.view.output_geometry(self.geometry)
+
+
+def gaussian_noise(n: int, size: int, gen: torch.Generator) -> torch.Tensor:
+    """The noise of n showers, N(0, 1)^size, drawn from `gen`: one function for checkpoints and
+    exported models, so the same seed gives the same showers from both."""
+    return torch.randn(n, size, generator=gen)
 
 
 def fit_log_energy(energy: np.ndarray, values: np.ndarray, degree: int = 2, stat=np.mean) -> list[float]:

@@ -71,6 +71,7 @@ class Discriminator(nn.Module):
 
 class QuantumPlugin(GanPlugin):
     name = "quantum"
+    not_exportable = "its circuits run on a PennyLane device, not in an ONNX graph"
     defaults = {
         "view": "longitudinal:8",  # the reduced showers: longitudinal:N or transverse:AXIS:N
         "ansatz": "born",  # born (probabilities of basis states) or angle (a qubit per pixel)
@@ -161,10 +162,12 @@ class QuantumPlugin(GanPlugin):
         total = energy * torch.exp(mu + sigma * x[:, -1])
         return x[:, :-1] / self.pixels * total[:, None]
 
-    def latent(self, energy: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-        n = self.layout.n_wires * self.config["sub_generators"]
-        z = torch.randn(len(energy), n, generator=gen).to(energy.device)
-        return torch.cat([z, self.energy_feature(energy)[:, None]], dim=1)
+    @property
+    def noise_size(self) -> int:
+        return self.layout.n_wires * self.config["sub_generators"]
+
+    def condition(self, noise: torch.Tensor, energy: torch.Tensor) -> torch.Tensor:
+        return torch.cat([noise, self.energy_feature(energy)[:, None]], dim=1)
 
     # -- losses
 
