@@ -32,6 +32,8 @@ DEFAULTS: dict[str, Any] = {
     "betas": [0.5, 0.999],  # adam only
     "rho": 0.9,  # rmsprop only (Keras RMSprop rho)
     "g_steps": 2,  # generator updates per discriminator update (3DGAN: 2)
+    "ema": 0.0,  # validate, checkpoint for generation and generate with an exponential moving
+    # average of the generator's weights, this decay per step (0: off; 0.99 averages ~100 steps)
     "g_energies": "batch",  # primary energies of generator steps: "batch" (3DGAN) or "log-uniform"
     "device": "cpu",  # cpu, cuda, cuda:1
     "val_showers": 1000,  # held-out showers used for validation each epoch

@@ -21,7 +21,8 @@ import math
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -80,7 +81,8 @@ def plugin_from_checkpoint(state: dict[str, Any]) -> tuple[GanPlugin, nn.Module]
         config, Geometry.from_json(state["geometry"]), state["calibration"]
     )
     generator, _ = plugin.build()
-    generator.load_state_dict(state["models"]["generator"])
+    models = state["models"]
+    generator.load_state_dict(models.get("generator_ema", models["generator"]))
     return plugin, generator.eval()
 
 
@@ -145,6 +147,9 @@ class Trainer:
         self.energy_range = (float(train_energy.min()), float(train_energy.max()))
         self.epoch, self.batch, self.step = 0, 0, 0
         self.best = math.inf
+        if not 0.0 <= config["ema"] < 1.0:
+            raise ConfigError(f"ema {config['ema']}: expected a decay in [0, 1) (0: off)")
+        self.g_ema = self._weights() if config["ema"] else None
         if state:
             self._restore(state)
         elif resume and self.main:
@@ -198,6 +203,34 @@ class Trainer:
         # up to 5 energy bins, each with enough showers for the per-bin metrics
         return ref, EnergyBins.from_energies(ref.energy, max(1, min(5, n // (2 * MIN_PER_BIN))))
 
+    # -- the generator's moving average (GAN weights oscillate; their average generates better)
+
+    def _weights(self) -> dict[str, torch.Tensor]:
+        return {k: v.detach().clone() for k, v in _unwrap(self.g).state_dict().items()}
+
+    @torch.no_grad()
+    def _update_ema(self) -> None:
+        decay = self.cfg["ema"]
+        for key, value in _unwrap(self.g).state_dict().items():
+            if value.is_floating_point():
+                self.g_ema[key].lerp_(value, 1.0 - decay)
+            else:
+                self.g_ema[key].copy_(value)
+
+    @contextmanager
+    def _generating_weights(self) -> Iterator[nn.Module]:
+        """The generator as it generates: with the averaged weights while inside, when `ema` is on."""
+        g = _unwrap(self.g)
+        if self.g_ema is None:
+            yield g
+            return
+        training = self._weights()
+        g.load_state_dict(self.g_ema)
+        try:
+            yield g
+        finally:
+            g.load_state_dict(training)
+
     # -- checkpoint state
 
     def _rng_state(self) -> dict[str, Any]:
@@ -220,6 +253,7 @@ class Trainer:
             "models": {
                 "generator": _unwrap(self.g).state_dict(),
                 "discriminator": _unwrap(self.d).state_dict(),
+                **({"generator_ema": self.g_ema} if self.g_ema is not None else {}),
             },
             "optimizers": {"generator": self.opt_g.state_dict(), "discriminator": self.opt_d.state_dict()},
             "rng": rngs,
@@ -237,6 +271,9 @@ class Trainer:
             )
         _unwrap(self.g).load_state_dict(state["models"]["generator"])
         _unwrap(self.d).load_state_dict(state["models"]["discriminator"])
+        if self.g_ema is not None:  # a run that turns ema on when resumed starts its average here
+            saved = state["models"].get("generator_ema") or self._weights()
+            self.g_ema = {k: v.clone() for k, v in saved.items()}
         self.opt_g.load_state_dict(state["optimizers"]["generator"])
         self.opt_d.load_state_dict(state["optimizers"]["discriminator"])
         rng = state["rng"][self.rank]
@@ -302,6 +339,8 @@ class Trainer:
             self.opt_g.zero_grad(set_to_none=True)
             loss.backward()
             self.opt_g.step()
+            if self.g_ema is not None:
+                self._update_ema()
             g_losses.append(loss.item())
         logs["g_loss"] = float(np.mean(g_losses))
         logs.update({f"g_{k}": v for k, v in parts.items()})
@@ -333,9 +372,12 @@ class Trainer:
         """Shower-shape MSE and sampling-fraction error of generated vs held-out showers."""
         ref, bins = self.val_ref
         gen = torch.Generator().manual_seed(self.cfg["seed"] * 7919 + epoch)
-        g = _unwrap(self.g).eval()
         energy = torch.as_tensor(ref.energy, dtype=torch.float32)
-        cells = torch.cat([self.plugin.generate(g, e.to(self.device), gen).cpu() for e in energy.split(256)])
+        with self._generating_weights() as g:
+            g.eval()
+            batches = [self.plugin.generate(g, e.to(self.device), gen).cpu() for e in energy.split(256)]
+            cells = torch.cat(batches)
+            scan = self._energy_scan(g, epoch)
         fake = compute_features(
             ShowerData.from_arrays(cells.numpy(), ref.energy, self.plugin.output_geometry)
         )
@@ -352,7 +394,7 @@ class Trainer:
             "mse_corr_longitudinal",
         ]
         scores = {name: res[name]["overall"] for name in names}
-        scores.update(self._energy_scan(g, epoch))
+        scores.update(scan)
         # Relative errors: of the sampling fraction (the worse of the held-out sample's and the
         # energy scan's), RMS of the shapes / peak, and |ln| of the ratio of the sampling
         # fraction's spreads (the resolution; symmetric, and bounded enough that a classical
