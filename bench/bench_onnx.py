@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing as mp
-import resource
 import statistics
 import time
 from pathlib import Path
@@ -42,9 +41,14 @@ METRICS = ("mse_shapes", "mre_sampling_fraction", "kl_shape_z", "w1_sampling_fra
 BATCHES = (1, 128)
 
 
-def rss_mb() -> float:
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * resource.getpagesize() / 2**20
+def memory_mb(field: str) -> float:
+    """VmRSS (now) or VmHWM (peak) of this process, MB. Not ru_maxrss: a spawned process
+    inherits that from its parent across exec."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024
+    raise RuntimeError(f"{field} not in /proc/self/status")
 
 
 def _runner(engine: str, model: str, threads: int):
@@ -66,7 +70,7 @@ def _runner(engine: str, model: str, threads: int):
 
 def _time_engine(engine: str, model: str, noise_size: int, threads: int, repeats: int, queue) -> None:
     """In a fresh process: median seconds per shower at each batch size, and peak memory."""
-    base = rss_mb()
+    base = memory_mb("VmRSS")
     run = _runner(engine, model, threads)
     out = {}
     for batch in BATCHES:
@@ -79,8 +83,7 @@ def _time_engine(engine: str, model: str, noise_size: int, threads: int, repeats
             run(noise, energy)
             times.append(time.perf_counter() - t0)
         out[batch] = statistics.median(times) / batch
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    queue.put({"per_shower": out, "peak_mb": peak - base})
+    queue.put({"per_shower": out, "peak_mb": memory_mb("VmHWM") - base})
 
 
 def time_engine(engine: str, model: str, noise_size: int, threads: int, repeats: int) -> dict:

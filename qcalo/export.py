@@ -222,16 +222,21 @@ class _Guard:
         )
 
     def metrics(self, path: Path) -> dict[str, float]:
+        """The guard's metrics of a model, and its time per shower (batches of 64; a rough figure
+        that tells whether int8 pays on this machine: bench/bench_onnx.py measures properly)."""
         model = OnnxGenerator(path, self.threads)
+        model.run(self.noise[:1], self.energy[:1])  # warm-up
+        t0 = time.perf_counter()
         cells = np.concatenate(
             [
                 model.run(self.noise[i : i + 64], self.energy[i : i + 64])
                 for i in range(0, len(self.energy), 64)
             ]
         )
+        ms = 1e3 * (time.perf_counter() - t0) / len(self.energy)
         cand = compute_features(ShowerData.from_arrays(cells, self.energy, self.geometry))
         res = compare(self.ref, cand, self.bins, classifier=False)
-        return {m: float(res[m]["overall"]) for m in GUARD_METRICS}
+        return {**{m: float(res[m]["overall"]) for m in GUARD_METRICS}, "ms_per_shower": ms}
 
 
 def node_groups(graph) -> dict[str, list[str]]:
@@ -410,8 +415,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"weights); {len(q['quantized_groups'])} node groups int8, "
             f"kept in fp32: {list(q['fp32_groups']) or 'none'}"
         )
-        for m in GUARD_METRICS:
+        for m in (*GUARD_METRICS, "ms_per_shower"):
             print(f"  {m}: fp32 {m32[m]:.4g}  int8 {m8[m]:.4g}  ({m8[m] / max(m32[m], 1e-30) - 1:+.1%})")
+        if m8["ms_per_shower"] > m32["ms_per_shower"]:
+            print(
+                "  note: int8 ran slower than fp32 here (onnxruntime's int8 kernels do not pay for every "
+                "operator, e.g. 3-D convolutions); measure with bench/bench_onnx.py and keep the faster"
+            )
     write_text(args.out.with_suffix(".json"), json.dumps(report, indent=2) + "\n")
     print(f"report: {args.out.with_suffix('.json')}")
     return 0

@@ -76,6 +76,25 @@ def test_generator_output_and_gradients(ansatz, pixels, subs, ancillas):
     assert torch.all(torch.isfinite(grads)) and (grads != 0).float().mean() > 0.9
 
 
+def test_energy_readouts():
+    """asin undoes the qubit's sine response: u = a asin<Z> + c spreads wider than a <Z> + c
+    for the same circuit, and keeps finite gradients; an unknown read-out is named."""
+    lay = layout("born", 4)
+    qdev = make_device(device_cfg(), lay.n_wires, seed=3)
+    spreads = {}
+    for readout in ("linear", "asin"):
+        torch.manual_seed(0)
+        g = QuantumGenerator(lay, qdev, 1, 2, "ring", True, 0.5, readout)
+        with torch.no_grad():
+            g.noise_scale.fill_(3.0)  # noise angles large enough to reach the sine's flat ends
+        out, grads = outputs_and_grads(g, latent(g, batch=64))
+        spreads[readout] = out[:, -1].std()
+        assert torch.all(torch.isfinite(grads))
+    assert spreads["asin"] > 1.1 * spreads["linear"]
+    with pytest.raises(ConfigError, match="energy_readout 'tanh'"):
+        QuantumGenerator(lay, qdev, 1, 2, "ring", True, 0.5, "tanh")
+
+
 @pytest.mark.parametrize("ansatz", ["angle", "born"])
 def test_lightning_adjoint_agrees_with_default_qubit(ansatz):
     """Same weights, same inputs: outputs and gradients of the exact simulators agree to 1e-6

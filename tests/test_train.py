@@ -95,6 +95,15 @@ def test_weight_average_resumes_exactly_and_generates(tmp_path, sim_file):
     assert all(torch.equal(g.state_dict()[k], ema[k]) for k in ema)
 
 
+def test_checkpoint_of_an_older_qcalo_loads_with_defaults_for_new_keys(tmp_path, trained):
+    from qcalo.train import plugin_from_checkpoint
+
+    state = load_checkpoint(trained / "last.pt")
+    del state["config"]["ema"]  # as written before the key existed
+    plugin, g = plugin_from_checkpoint(state)
+    assert plugin.config["ema"] == 0.0 and not g.training
+
+
 def test_sigkill_then_resume(tmp_path, sim_file):
     ref = tmp_path / "ref"
     train(ref, sim_file, "checkpoint_every=1", steps=8)

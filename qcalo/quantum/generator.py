@@ -12,8 +12,14 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from qcalo.errors import ConfigError
 from qcalo.quantum.ansatz import CircuitLayout, circuit, read_out
 from qcalo.quantum.devices import QuantumDevice
+
+# How u follows the energy qubit's <Z>. A qubit rotated by a Gaussian noise angle phi gives
+# <Z> ~ sin(phi): 'linear' (u = a <Z> + c) squeezes the tails of u, 'asin' (u = a asin <Z> + c)
+# gives back phi, so Gaussian noise can make Gaussian tails.
+READOUTS = ("linear", "asin")
 
 
 class QuantumGenerator(nn.Module):
@@ -26,6 +32,7 @@ class QuantumGenerator(nn.Module):
         entangler: str = "ring",
         reupload: bool = True,
         init_scale: float = 0.1,
+        energy_readout: str = "asin",
     ):
         super().__init__()
         self.lay, self.qdev, self.subs, self.layers, self.reupload = (
@@ -43,7 +50,10 @@ class QuantumGenerator(nn.Module):
         self.enc_w = nn.Parameter(torch.ones(sub_generators, enc_layers, n))
         self.enc_b = nn.Parameter(torch.zeros(sub_generators, enc_layers, n))
         self.noise_scale = nn.Parameter(torch.ones(sub_generators, n))
-        self.energy_head = nn.Parameter(torch.tensor([1.5, 0.0]))  # u = a <Z_e> + c
+        if energy_readout not in READOUTS:
+            raise ConfigError(f"energy_readout '{energy_readout}': expected one of {', '.join(READOUTS)}")
+        self.energy_readout = energy_readout
+        self.energy_head = nn.Parameter(torch.tensor([1.5, 0.0]))  # u = a g(<Z_e>) + c
         self._qnode = qdev.qnode(
             lambda z, e, w: circuit(lay, z, e, w, entangler, projectors=qdev.needs_projectors)
         )
@@ -70,5 +80,8 @@ class QuantumGenerator(nn.Module):
             energy_z.append(z)
         raw = torch.cat(pixels, dim=1)
         fractions = raw / raw.sum(dim=1, keepdim=True).clamp_min(1e-12)
-        u = self.energy_head[0] * torch.stack(energy_z).mean(dim=0) + self.energy_head[1]
+        z = torch.stack(energy_z).mean(dim=0)
+        if self.energy_readout == "asin":
+            z = torch.asin(z * (1 - 1e-4))
+        u = self.energy_head[0] * z + self.energy_head[1]
         return torch.cat([fractions * raw.shape[1], u[:, None]], dim=1)

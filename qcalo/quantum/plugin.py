@@ -81,6 +81,7 @@ class QuantumPlugin(GanPlugin):
         "sub_generators": 1,  # born: patches of 2^q pixels, one circuit each
         "ancillas": 0,  # born: ancilla qubits per sub-generator (post-selected on |0>)
         "init_scale": 0.1,  # std of the initial rotation angles
+        "energy_readout": "asin",  # u from the energy qubit: asin (a asin<Z> + c) or linear (a <Z> + c)
         "disc_hidden": [64, 64],
         "adv_weight": 0.1,  # generator loss = adv_weight * BCE(D(fake), real) ...
         "mmd_weight": 1.0,  # ... + mmd_weight * MMD(real, fake)
@@ -93,6 +94,8 @@ class QuantumPlugin(GanPlugin):
         "lr_g": 0.05,
         "lr_d": 0.0002,
         "lr_halflife": 1000,
+        "ema": 0.99,  # generate with the weights' moving average: the pixel means wobble 10-30 %
+        # from epoch to epoch at this learning rate, the average much less
         "batch_size": 256,
         "g_steps": 1,
         "epochs": 240,
@@ -147,6 +150,7 @@ class QuantumPlugin(GanPlugin):
             c["entangler"],
             c["reupload"],
             c["init_scale"],
+            c["energy_readout"],
         )
         return g, Discriminator(self.pixels + 2, list(c["disc_hidden"]))
 
