@@ -9,7 +9,7 @@ per shower of a Monte Carlo reference (--mc-seconds-per-shower, e.g. Geant4 on y
 the speed-up over it, as the 3DGAN papers quote it.
 
     python bench/bench_onnx.py --checkpoint conv3d=runs/conv3d/best.pt conv2d=runs/conv2d/best.pt \
-        [--threads 2] [--repeats 7] [--n 1000] [--mc-seconds-per-shower 17]
+        [--threads 2] [--repeats 7] [--n 1000] [--mc-seconds-per-shower S]
 
 Without --checkpoint, untrained (step 0) checkpoints stand in: timings and sizes hold for any
 weights, the physics rows then only show that fp32 and int8 agree.
@@ -133,7 +133,8 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     ckpts = dict(item.split("=", 1) for item in args.checkpoint)
     for name in ("conv3d", "conv2d"):
-        ckpts.setdefault(name, str(untrained(name, args.out / f"untrained_{name}")))
+        if name not in ckpts:
+            ckpts[name] = str(untrained(name, args.out / f"untrained_{name}"))
     data = open_showers(builtin_dataset())
     _, heldout = data.split(0.1)  # the training loop's default validation split
     heldout_cells, heldout_e = heldout.read(limit=args.n)
