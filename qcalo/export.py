@@ -420,7 +420,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if m8["ms_per_shower"] > m32["ms_per_shower"]:
             print(
                 "  note: int8 ran slower than fp32 here (onnxruntime's int8 kernels do not pay for every "
-                "operator, e.g. 3-D convolutions); measure with bench/bench_onnx.py and keep the faster"
+                "model on every CPU); measure with bench/bench_onnx.py and keep the faster"
             )
     write_text(args.out.with_suffix(".json"), json.dumps(report, indent=2) + "\n")
     print(f"report: {args.out.with_suffix('.json')}")

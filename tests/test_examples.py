@@ -20,3 +20,22 @@ def test_data_tour_runs(tmp_path):
     assert 0.022 < ratio < 0.026
     val = open_showers(tmp_path / "validation.h5")
     assert 0 < len(val) < 300
+
+
+def test_int8_inference_quick(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "int8_inference.py"), "--quick", "--threads", "1"]
+        + ["--out-dir", str(tmp_path)],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "generator.int8.onnx").stat().st_size < (
+        tmp_path / "generator.onnx"
+    ).stat().st_size / 2.5
+    rows = {line.split()[0] + line.split()[1]: line.split()[2:] for line in proc.stdout.splitlines()[-3:-1]}
+    assert set(rows) == {"onnxfp32", "onnxint8"}
+    ratios = [float(v) for v in proc.stdout.splitlines()[-1].split()[1:]]
+    assert len(ratios) == 4 and all(0 < r < 10 for r in ratios)
+    for name in ("gen_fp32.h5", "gen_int8.h5"):
+        assert len(open_showers(tmp_path / name)) == 150
