@@ -19,12 +19,11 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing as mp
-import statistics
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
+from bench_classical import median_time  # bench/ is on sys.path when run as a script
 
 from qcalo.config import load_config
 from qcalo.data.builtin import builtin_dataset
@@ -76,13 +75,7 @@ def _time_engine(engine: str, model: str, noise_size: int, threads: int, repeats
     for batch in BATCHES:
         noise = gaussian_noise(batch, noise_size, torch.Generator().manual_seed(0)).numpy()
         energy = np.full(batch, 50.0, np.float32)
-        run(noise, energy)  # warm-up
-        times = []
-        for _ in range(repeats):
-            t0 = time.perf_counter()
-            run(noise, energy)
-            times.append(time.perf_counter() - t0)
-        out[batch] = statistics.median(times) / batch
+        out[batch] = median_time(lambda: run(noise, energy), repeats, lambda: None) / batch  # noqa: B023
     queue.put({"per_shower": out, "peak_mb": memory_mb("VmHWM") - base})
 
 
@@ -104,15 +97,15 @@ def untrained(name: str, out: Path) -> Path:
 
 
 def physics(ckpt: str, onnx32: Path, onnx8: Path, ref: ShowerData, threads: int) -> dict[str, dict]:
-    cells_ref, energy = ref.read()
-    energy = energy.astype(np.float32)
-    ref_f = compute_features(ShowerData.from_arrays(cells_ref, energy, ref.geometry))
+    """Distances of each engine's showers (same noise for all three) from the reference's."""
+    energy = ref.energy.astype(np.float32)
+    ref_f = compute_features(ref)
     bins = EnergyBins.from_energies(energy)
+    noise_size = OnnxGenerator(onnx32).noise_size
+    noise = gaussian_noise(len(energy), noise_size, torch.Generator().manual_seed(7)).numpy()
     out = {}
     for engine, model in zip(ENGINES, (ckpt, str(onnx32), str(onnx8)), strict=True):
         run = _runner(engine, model, threads)
-        noise_size = OnnxGenerator(onnx32).noise_size
-        noise = gaussian_noise(len(energy), noise_size, torch.Generator().manual_seed(7)).numpy()
         cells = np.concatenate(
             [run(noise[i : i + 128], energy[i : i + 128]) for i in range(0, len(energy), 128)]
         )

@@ -41,6 +41,7 @@ from torch import nn
 
 from qcalo import cli
 from qcalo.atomic import atomic_path, write_text
+from qcalo.data.builtin import ENERGY_RANGE, builtin_dataset
 from qcalo.data.dataset import ShowerData, open_showers
 from qcalo.errors import ConfigError, DataError, QcaloError
 from qcalo.generators import GanPlugin, gaussian_noise
@@ -52,7 +53,6 @@ from qcalo.onnx_generator import INPUTS, METADATA_KEY, OnnxGenerator
 FP32_TOLERANCE = 1e-4  # max |onnxruntime - torch| / max |torch| accepted after export
 GUARD_METRICS = ("mse_shapes", "mre_sampling_fraction")
 WEIGHTED = ("Conv", "ConvTranspose", "Gemm", "MatMul")  # a fall-back group starts at each
-ENERGY_RANGE = (2.0, 500.0)  # GeV, for the fp32 check's random inputs
 
 
 class ExportError(QcaloError):
@@ -86,7 +86,7 @@ def _quiet():
 
 
 def random_inputs(n: int, noise_size: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Noise and log-uniform energies (2-500 GeV) for checks."""
+    """Noise and log-uniform energies over the built-in range (2-500 GeV) for checks."""
     gen = torch.Generator().manual_seed(seed)
     lo, hi = (math.log(e) for e in ENERGY_RANGE)
     energy = torch.exp(lo + (hi - lo) * torch.rand(n, generator=gen))
@@ -228,11 +228,12 @@ class _Guard:
             geometry,
             threads,
         )
-        self.fp32 = None  # the fp32 model's showers, once scored: int8 is also compared with them
+        self.fp32 = None  # the fp32 model's showers: every int8 candidate is compared with them too
 
-    def metrics(self, path: Path) -> dict[str, float]:
-        """The guard's metrics of a model, and its time per shower (batches of 64; a rough figure
-        that tells whether int8 pays on this machine: bench/bench_onnx.py measures properly)."""
+    def metrics(self, path: Path, fp32: bool = False) -> dict[str, float]:
+        """The guard's metrics of a model (`fp32`: the reference model, scored first), and its time
+        per shower (batches of 64; a rough figure that tells whether int8 pays on this machine:
+        bench/bench_onnx.py measures properly)."""
         model = OnnxGenerator(path, self.threads)
         model.run(self.noise[:1], self.energy[:1])  # warm-up
         t0 = time.perf_counter()
@@ -247,7 +248,7 @@ class _Guard:
         res = compare(self.ref, cand, self.bins, classifier=False)
         out: dict[str, Any] = {m: float(res[m]["overall"]) for m in GUARD_METRICS}
         out.update({f"{m}_per_bin": [float(v) for v in res[m]["per_bin"]] for m in GUARD_METRICS})
-        if self.fp32 is None:
+        if fp32:
             self.fp32 = cand
         else:  # against fp32 (same noise): a bias that happens to move towards the data still counts
             shift = compare(self.fp32, cand, self.bins, classifier=False)["mre_sampling_fraction"]
@@ -360,7 +361,7 @@ def quantize_int8(
         with _quiet():
             quant_pre_process(str(fp32), str(pre), skip_symbolic_shape=True)
         groups = node_groups(onnx.load(str(pre)).graph)
-        reference = guard.metrics(fp32)
+        reference = guard.metrics(fp32, fp32=True)
         trials: list[dict[str, Any]] = []
 
         def trial(per_channel: bool, fp32_groups: Sequence[str]) -> dict[str, float]:
@@ -437,8 +438,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.calibration:
             data = open_showers(args.calibration)
         else:
-            from qcalo.data.builtin import builtin_dataset
-
             data = open_showers(builtin_dataset())
         int8_path = args.out.with_suffix(".int8.onnx")
         q = quantize_int8(
