@@ -6,7 +6,7 @@ and batch 128 (median of repeats), and one full training step (discriminator on 
 and on CUDA when torch sees a GPU; then the Conv3D / Conv2D ratios (the seed reports 3.4x at
 inference and 6.45x in training, on GPU).
 
-    python bench/bench_classical.py [--threads 2] [--train-batch 16] [--repeats 5]
+    python bench/bench_classical.py [--threads 2] [--train-batch 16] [--repeats 5] [--devices cpu cuda]
 """
 
 from __future__ import annotations
@@ -82,9 +82,13 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--train-batch", type=int, default=16)
     p.add_argument("--repeats", type=int, default=5)
+    p.add_argument(
+        "--devices", nargs="+", choices=("cpu", "cuda"), default=None, help="default: cpu, and cuda if seen"
+    )
     args = p.parse_args()
     torch.set_num_threads(args.threads)
-    devices = [torch.device("cpu")] + ([torch.device("cuda")] if torch.cuda.is_available() else [])
+    names = args.devices or ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    devices = [torch.device(name) for name in names]
     for device in devices:
         label = (
             f"{device.type} ({args.threads} threads)"

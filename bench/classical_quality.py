@@ -42,6 +42,7 @@ def main() -> None:
     p.add_argument("--n", type=int, default=2000, help="held-out showers, flat 2-500 GeV")
     p.add_argument("--n-fixed", type=int, default=300, help="held-out showers per fixed energy")
     p.add_argument("--seed", type=int, default=424242)
+    p.add_argument("--device", default="cpu", help="where the checkpoints generate (cpu, cuda)")
     args = p.parse_args()
     out = args.out
     out.mkdir(parents=True, exist_ok=True)
@@ -63,9 +64,16 @@ def main() -> None:
 
     rows = {"data": shower_table(fixed)}
     for name, ckpt in checkpoints.items():
-        generate_file(ckpt, fixed_e, out / f"{name}_fixed.h5", seed=1, progress=False)
+        generate_file(ckpt, fixed_e, out / f"{name}_fixed.h5", seed=1, progress=False, device=args.device)
         rows[name] = shower_table(out / f"{name}_fixed.h5")
-        generate_file(ckpt, open_showers(flat).energy, out / f"{name}_flat.h5", seed=2, progress=False)
+        generate_file(
+            ckpt,
+            open_showers(flat).energy,
+            out / f"{name}_flat.h5",
+            seed=2,
+            progress=False,
+            device=args.device,
+        )
     print("\nsampling fraction (deposited / primary) and peak layer, held-out data vs generated:")
     print(f"{'':22}" + "".join(f"{e:>22.0f} GeV" for e in (10, 50, 100)))
     for name, table in rows.items():
