@@ -19,6 +19,7 @@ from typing import Any
 import pennylane as qml
 
 from qcalo.errors import ConfigError
+from qcalo.quantum.sweep import QiskitSweep, SweepNode
 
 DEFAULTS: dict[str, Any] = {
     "device.name": "default.qubit",  # any PennyLane device name
@@ -29,7 +30,10 @@ DEFAULTS: dict[str, Any] = {
     "device.fake": False,  # qiskit.remote: run on the fake twin of device.backend
     "device.channel": None,  # qiskit.remote: QiskitRuntimeService channel (default: saved account)
     "device.instance": None,  # qiskit.remote: IBM Cloud instance (CRN or name)
+    "device.execution": "auto",  # auto: 'sweep' on qiskit.aer / qiskit.remote, else 'qnode'
+    "device.spsa_h": 0.1,  # diff_method spsa: the shift (radians) of each angle
 }
+SWEEP_DEVICES = ("qiskit.aer", "qiskit.remote")
 
 AUTO_DIFF = {
     "default.qubit": "backprop",
@@ -53,6 +57,10 @@ class QuantumDevice:
     diff_method: str
     shots: int | None
     name: str
+    wires: int = 0
+    sweep: QiskitSweep | None = None  # batched Qiskit execution (qcalo.quantum.sweep)
+    spsa_h: float = 0.1
+    seed: int = 0
 
     @property
     def broadcasts(self) -> bool:
@@ -66,7 +74,10 @@ class QuantumDevice:
 
     def qnode(self, func):
         """A torch QNode; a batch runs as one broadcast circuit under backprop, else it is
-        expanded into one circuit per event (parameter-shift cannot differentiate broadcasts)."""
+        expanded into one circuit per event (parameter-shift cannot differentiate broadcasts).
+        With batched Qiskit execution, a `SweepNode` that runs the batch and its shifts at once."""
+        if self.sweep is not None:
+            return SweepNode(func, self.sweep, self.wires, self.diff_method, self.spsa_h, self.seed)
         node = qml.QNode(func, self.device, interface="torch", diff_method=self.diff_method)
         if self.shots:
             node = qml.set_shots(node, shots=self.shots)
@@ -151,4 +162,21 @@ def make_device(config: dict[str, Any], wires: int, seed: int | None = None) -> 
         diff = AUTO_DIFF.get(name, "parameter-shift")
         if diff == "backprop" and shots:
             diff = "parameter-shift"  # sampled results carry no backprop gradient
-    return QuantumDevice(device, diff, shots, name)
+    execution = config["device.execution"]
+    if execution == "auto":
+        execution = "sweep" if name in SWEEP_DEVICES else "qnode"
+    if execution not in ("sweep", "qnode"):
+        raise ConfigError(f"device.execution '{execution}': expected auto, sweep or qnode")
+    sweep = None
+    if execution == "sweep":
+        if name not in SWEEP_DEVICES:
+            raise ConfigError(f"device.execution 'sweep' runs on {' / '.join(SWEEP_DEVICES)}, not '{name}'")
+        noise = config["device.noise_model"]
+        sweep = QiskitSweep(
+            device.backend,
+            shots,
+            seed,
+            remote=name == "qiskit.remote",
+            noise_backend=fake_backend(noise) if noise else None,
+        )
+    return QuantumDevice(device, diff, shots, name, wires, sweep, float(config["device.spsa_h"]), seed or 0)
