@@ -110,28 +110,128 @@ def test_lightning_adjoint_agrees_with_default_qubit(ansatz):
     torch.testing.assert_close(g1, g2, atol=1e-6, rtol=1e-5)
 
 
-def test_qiskit_aer_exact_and_with_shots():
-    """qiskit.aer statevector matches default.qubit to 1e-6; with shots, within shot noise."""
-    ref = generator(device_cfg())
+@pytest.mark.parametrize("ansatz,pixels", [("angle", 4), ("born", 8)])
+def test_qiskit_aer_sweep_matches_default_qubit_in_one_run(ansatz, pixels):
+    """Batched Qiskit execution: outputs and parameter-shift gradients of every parameter equal
+    default.qubit's (backprop) to 1e-6, and the batch with all its shifted copies is one run."""
+    ref = generator(device_cfg(), ansatz, pixels)
+    z = latent(ref, batch=3)
+    o1, g1 = outputs_and_grads(ref, z)
+    aer = generator(device_cfg("qiskit.aer"), ansatz, pixels)
+    assert aer.qdev.sweep is not None and aer.qdev.diff_method == "parameter-shift"
+    o2, g2 = outputs_and_grads(aer, z)
+    torch.testing.assert_close(o2, o1, atol=1e-6, rtol=1e-6)
+    torch.testing.assert_close(g2, g1, atol=1e-5, rtol=1e-5)
+    angles = aer.lay.n_wires * (1 + 3 * 2)  # noise RY, then per layer RX, RY, RZ per wire
+    assert (aer.qdev.sweep.jobs, aer.qdev.sweep.circuits) == (1, 3 * (1 + 2 * angles))
+    with torch.no_grad():
+        aer(z)  # no gradients wanted: the batch alone
+    assert (aer.qdev.sweep.jobs, aer.qdev.sweep.circuits) == (2, 3 * (1 + 2 * angles) + 3)
+
+
+def test_qiskit_aer_with_shots_and_the_plugin_path():
+    """With shots: within shot noise of the exact result; the pennylane-qiskit path
+    (device.execution=qnode) gives the same exact outputs as the sweep."""
+    ref = generator(device_cfg(), layers=1)
     z = latent(ref, batch=2)
     want = ref(z).detach()
-    exact = generator(device_cfg("qiskit.aer"))
-    assert exact.qdev.diff_method == "parameter-shift"
-    torch.testing.assert_close(exact(z).detach(), want, atol=1e-6, rtol=1e-6)
-    sampled = generator(device_cfg("qiskit.aer", shots=4000))
+    sampled = generator(device_cfg("qiskit.aer", shots=4000), layers=1)
     got = sampled(z).detach()
     # fractions * pixels and u: each from a few <Z>, each with shot noise <= 1 / sqrt(4000)
     assert torch.max(torch.abs(got - want)) < 0.15 and not torch.equal(got, want)
+    plugin = generator(device_cfg("qiskit.aer", execution="qnode"), layers=1)
+    assert plugin.qdev.sweep is None
+    torch.testing.assert_close(plugin(z[:1]).detach(), want[:1], atol=1e-6, rtol=1e-6)
 
 
-def test_qiskit_aer_noise_model_and_remote_fake_backend():
+def test_spsa_gradient_is_unbiased():
+    """SPSA: two shifted copies per event; averaged over many events with one latent, its
+    gradient estimate points along the exact one (correlation > 0.95, fixed seeds)."""
+    z = latent(generator(device_cfg(), layers=1), batch=1).expand(600, -1)
+    grads = []
+    for extra in ({}, {"diff_method": "spsa"}):
+        g = generator(device_cfg("qiskit.aer", **extra), layers=1)
+        grads.append(outputs_and_grads(g, z)[1])
+    assert g.qdev.sweep.circuits == 600 * 3
+    assert torch.corrcoef(torch.stack(grads))[0, 1] > 0.95
+
+
+def test_noisy_sweep_is_the_distribution_aer_samples():
+    """Aer with a fake backend's noise: the sweep's probabilities (density matrix of the
+    compacted, routed circuit with the noise of its qubits, then each qubit's readout error)
+    equal the frequencies of Aer's own 400k-shot run with the full noise model, within shot
+    noise (max |diff| < 4 sigma, sigma <= 0.00079); the restricted model's gate errors are
+    those of NoiseModel.from_backend."""
+    import json
+
+    from qiskit import QuantumCircuit
+    from qiskit.circuit import ParameterVector
+    from qiskit.transpiler import generate_preset_pass_manager
+    from qiskit_aer import AerSimulator
+    from qiskit_aer.noise import NoiseModel
+
+    from qcalo.quantum.sweep import QiskitSweep, _bit_reversal, _restricted_noise
+
+    fake = fake_backend("fake_manila")
+    theta = ParameterVector("t", 6)
+    qc = QuantumCircuit(3)
+    for i in range(3):
+        qc.ry(theta[i], i)
+    qc.cx(0, 1)
+    qc.cx(1, 2)
+    for i in range(3):
+        qc.rx(theta[3 + i], i)
+    values = np.array([[0.3, 1.2, 2.0, 0.5, -0.7, 1.9]])
+    sweep = QiskitSweep(AerSimulator(), None, 0, noise_backend=fake)
+    got = sweep.run(sweep.compile("key", qc, list(theta)), values)[0]
+    measured = qc.copy()
+    measured.measure_all()
+    isa = generate_preset_pass_manager(optimization_level=1, backend=fake, seed_transpiler=0).run(measured)
+    sim = AerSimulator(method="density_matrix", noise_model=NoiseModel.from_backend(fake))
+    counts = sim.run(isa.assign_parameters(values[0]), shots=400_000, seed_simulator=1).result().get_counts()
+    want = np.zeros(8)
+    for bits, c in counts.items():
+        want[int(bits, 2)] = c
+    want = (want / want.sum())[_bit_reversal(3)]
+    assert np.abs(got - want).max() < 4 * np.sqrt(0.25 / 400_000)
+
+    def errors(model):
+        return sorted(
+            json.dumps({k: v for k, v in e.items() if k != "id"}, sort_keys=True, default=str)
+            for e in model.to_dict()["errors"]
+            if e["type"] == "qerror"
+        )
+
+    assert errors(_restricted_noise(fake, list(range(5)))[0]) == errors(NoiseModel.from_backend(fake))
+
+
+def test_sweep_settings_are_checked():
+    with pytest.raises(ConfigError, match="differentiates by 'parameter-shift' or 'spsa'"):
+        generator(device_cfg("qiskit.aer", diff_method="adjoint"))
+    with pytest.raises(ConfigError, match="runs on qiskit.aer / qiskit.remote, not 'default.qubit'"):
+        make_device(device_cfg(execution="sweep"), 3)
+    with pytest.raises(ConfigError, match="set device.shots"):
+        make_device(device_cfg("qiskit.remote", backend="fake_manila"), 3)
+
+
+def test_qiskit_aer_noise_model_and_remote_fake_backend(monkeypatch):
     cfg = device_cfg("qiskit.aer", shots=500, noise_model="fake_manila")
     noisy = generator(cfg, "born", pixels=4, layers=1)
     out = noisy(latent(noisy, batch=2)).detach()
     assert out.shape == (2, 5) and torch.all(torch.isfinite(out))
     remote = generator(device_cfg("qiskit.remote", shots=200, backend="fake_manila"), "born", 4, layers=1)
     assert remote.qdev.device.name == "qiskit.remote" or "remote" in type(remote.qdev.device).__name__.lower()
-    assert remote(latent(remote, batch=1)).shape == (1, 5)
+    from qiskit_ibm_runtime import SamplerV2
+
+    submitted = []
+    real_run = SamplerV2.run
+    monkeypatch.setattr(
+        SamplerV2, "run", lambda self, pubs, **kw: submitted.append(pubs) or real_run(self, pubs, **kw)
+    )
+    out, grads = outputs_and_grads(remote, latent(remote, batch=2))
+    assert out.shape == (2, 5) and torch.all(torch.isfinite(grads)) and grads.abs().sum() > 0
+    # the batch and all its shifted copies: one SamplerV2 job, one PUB of 2 x (1 + 2 x 12) rows
+    assert len(submitted) == 1 and submitted[0][0][1].shape == (2 * 25, 12)
 
 
 def test_fake_backend_names():

@@ -55,6 +55,7 @@ class _Compiled:
     params: list  # Parameter of each gate angle, in tape order
     simulator: Any = None  # Aer: the simulator that runs it (its noise model fits the layout)
     order: np.ndarray | None = None  # SamplerV2: the tape column of each of circuit.parameters
+    readout: list | None = None  # Aer with noise: each measured qubit's readout matrix (or None)
 
 
 @dataclass
@@ -79,6 +80,7 @@ class QiskitSweep:
     _mode: Any = None
 
     def __post_init__(self):
+        self._rng = np.random.default_rng(self.seed)
         if self.remote and not self.shots:
             raise ConfigError("qiskit.remote samples its circuits: set device.shots (e.g. 1024)")
 
@@ -101,6 +103,7 @@ class QiskitSweep:
             return _Compiled(isa, params, order=np.array([index[p] for p in isa.parameters]))
         from qiskit_aer import AerSimulator
 
+        readout = None
         if self.noise_backend is None:
             circ, sim, qubits = qc.copy(), self.backend, list(range(n))
         else:
@@ -108,19 +111,15 @@ class QiskitSweep:
                 optimization_level=1, backend=self.noise_backend, seed_transpiler=0
             )
             circ, qubits, physical = _compact(pm.run(qc))
-            method = self.backend.options.method
-            sim = AerSimulator(
-                method="density_matrix" if method == "automatic" else method,
-                noise_model=_restricted_noise(self.noise_backend, physical),
-            )
-        if self.shots:
-            circ.measure_all() if self.noise_backend is None else _measure(circ, qubits)
-        else:
-            circ.save_probabilities(qubits=qubits)
-        return _Compiled(circ, params, simulator=sim)
+            model, errors = _restricted_noise(self.noise_backend, physical)
+            sim = AerSimulator(method="density_matrix", noise_model=model)
+            readout = [errors.get(physical[q]) for q in qubits]
+        circ.save_probabilities(qubits=qubits)
+        return _Compiled(circ, params, simulator=sim, readout=readout)
 
     def run(self, comp: _Compiled, values: np.ndarray) -> np.ndarray:
-        """Probabilities (rows, 2^n) of every basis state, PennyLane's order (wire 0 first)."""
+        """Probabilities (rows, 2^n) of every basis state, PennyLane's order (wire 0 first):
+        exact, or the frequencies of `shots` samples."""
         self.jobs += 1
         self.circuits += len(values)
         if self.remote:
@@ -131,24 +130,23 @@ class QiskitSweep:
         return probs[:, _bit_reversal(n)]
 
     def _run_aer(self, comp: _Compiled, values: np.ndarray) -> np.ndarray:
+        """Aer's exact (density-matrix with noise) probabilities; readout errors and shots are
+        applied here. That is the distribution Aer samples measurements from (noise-free or
+        with its noise model's gate errors, then each qubit's independent readout error), at a
+        fraction of the cost of Aer's per-shot bookkeeping (2.2 vs 0.14 ms per 8-qubit circuit)."""
         binds = [{p: values[:, j] for j, p in enumerate(comp.params)}]
         # runtime binding: Aer prepares the circuit (and its noise) once, not once per row (2x)
-        opts: dict[str, Any] = {
-            "parameter_binds": binds,
-            "shots": self.shots or 1,
-            "runtime_parameter_bind_enable": True,
-        }
-        if self.seed is not None:
-            opts["seed_simulator"] = self.seed + self.jobs
-        result = comp.simulator.run([comp.circuit], **opts).result()
+        result = comp.simulator.run(
+            [comp.circuit], parameter_binds=binds, shots=1, runtime_parameter_bind_enable=True
+        ).result()
+        probs = np.array([result.data(i)["probabilities"] for i in range(len(values))])
+        if comp.readout:
+            probs = _apply_readout(probs, comp.readout)
         if not self.shots:
-            return np.array([result.data(i)["probabilities"] for i in range(len(values))])
-        n = comp.circuit.num_clbits
-        probs = np.zeros((len(values), 2**n))
-        for i, counts in enumerate(result.get_counts() if len(values) > 1 else [result.get_counts()]):
-            for bits, c in counts.items():
-                probs[i, int(bits.replace(" ", ""), 2)] = c
-        return probs / self.shots
+            return probs
+        probs = np.clip(probs, 0, None)
+        probs /= probs.sum(axis=1, keepdims=True)
+        return self._rng.multinomial(self.shots, probs) / self.shots
 
     def _run_sampler(self, comp: _Compiled, values: np.ndarray) -> np.ndarray:
         from qiskit_ibm_runtime import SamplerV2
@@ -195,27 +193,42 @@ def _compact(isa):
     return out, [new[p] for p in logical_to_physical], used
 
 
-def _measure(circ, qubits: list[int]) -> None:
-    from qiskit import ClassicalRegister
-
-    creg = ClassicalRegister(len(qubits), "meas")
-    circ.add_register(creg)
-    for bit, q in enumerate(qubits):
-        circ.measure(q, creg[bit])
-
-
 def _restricted_noise(backend, physical: list[int]):
-    """The backend's Aer noise model for the physical qubits `physical`, renumbered 0..k-1."""
-    from qiskit_aer.noise import NoiseModel
+    """The backend's Aer noise model (as `NoiseModel.from_backend` builds it: gate errors with
+    thermal relaxation) for the physical qubits `physical`, renumbered 0..k-1; and the readout
+    matrix of each of those physical qubits."""
+    import warnings
 
-    full = NoiseModel.from_backend(backend).to_dict()
+    from qiskit_aer.noise import NoiseModel
+    from qiskit_aer.noise.device import basic_device_gate_errors, basic_device_readout_errors
+
+    target = backend.target
     new = {p: i for i, p in enumerate(physical)}
-    errors = []
-    for err in full["errors"]:
-        kept = [[new[q] for q in qs] for qs in err.get("gate_qubits", []) if all(q in new for q in qs)]
-        if kept:
-            errors.append({**err, "gate_qubits": kept})
-    return NoiseModel.from_dict({**full, "errors": errors})
+    model = NoiseModel(basis_gates=list(target.operation_names))
+    readout = {
+        qubits[0]: np.asarray(error.probabilities)
+        for qubits, error in basic_device_readout_errors(target=target)
+        if qubits[0] in new
+    }
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        gate_errors = basic_device_gate_errors(target=target)
+    for name, qubits, error in gate_errors:
+        if all(q in new for q in qubits):
+            model.add_quantum_error(error, name, [new[q] for q in qubits])
+    return model, readout
+
+
+def _apply_readout(probs: np.ndarray, matrices: list) -> np.ndarray:
+    """Measured-outcome probabilities from true ones (rows, 2^n; Qiskit order, qubit 0 least
+    significant): qubit q's matrix R[true, measured], independently per qubit."""
+    n = len(matrices)
+    p = probs.reshape(-1, *[2] * n)  # axis 1 + (n - 1 - q) is qubit q
+    for q, r in enumerate(matrices):
+        if r is not None:
+            axis = 1 + n - 1 - q
+            p = np.moveaxis(np.tensordot(p, r, axes=([axis], [0])), -1, axis)
+    return p.reshape(len(probs), -1)
 
 
 def _session_or_backend(backend):
