@@ -9,8 +9,10 @@ the jobs (sweeps) it took, on
     the sweep and the plugin path;
   - the default model (born ansatz, 4 qubits, 4 layers, 52 angles): qiskit.aer with shots and
     the noise model of a fake IBM backend (sweep, SPSA, plugin), and qiskit.remote on that fake
-    backend (SamplerV2 jobs, counted). Noisy 8-qubit circuits are not timed: routed onto the
-    heavy-hex map the 8-qubit ring uses 12 physical qubits, ~4 s per circuit in Aer here.
+    backend (SamplerV2 jobs, counted; and as configs/quantum_ibm.yaml runs it: SPSA, the
+    generator step reusing the discriminator's fakes, one job per step). Noisy 8-qubit circuits
+    are not timed: routed onto the heavy-hex map the 8-qubit ring uses 12 physical qubits, ~4 s
+    per circuit in Aer here.
 The plugin path is timed on a small batch (--plugin-batch) and its per-event time scaled to the
 batch (stated as such: it runs one circuit after another). Then the sweep's outputs and
 gradients against default.qubit's on one batch (exact: max difference; shots: correlation).
@@ -105,6 +107,7 @@ def main() -> None:
         ("4q aer shots+noise, spsa", [aer, shots, noise, "device.diff_method=spsa"], args.batch),
         ("4q aer shots+noise, plugin", [aer, shots, noise, qnode], args.plugin_batch),
         ("4q remote fake, sweep", remote, args.batch),
+        ("4q remote fake, spsa+shared", [*remote, "device.diff_method=spsa", "share_fakes=true"], args.batch),
     ]
     if args.skip_plugin:
         rows = [r for r in rows if "plugin" not in r[0]]

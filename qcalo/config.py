@@ -35,6 +35,9 @@ DEFAULTS: dict[str, Any] = {
     "ema": 0.0,  # validate, checkpoint for generation and generate with an exponential moving
     # average of the generator's weights, this decay per step (0: off; 0.99 averages ~100 steps)
     "g_energies": "batch",  # primary energies of generator steps: "batch" (3DGAN) or "log-uniform"
+    # true: the first generator step reuses the discriminator's fake batch (pytorch/examples dcgan):
+    # one generator pass per step instead of two, i.e. one job per step on a quantum device
+    "share_fakes": False,
     "device": "cpu",  # cpu, cuda, cuda:1
     "val_showers": 1000,  # held-out showers used for validation each epoch
     "val_scan_showers": 100,  # generated showers at each of 5 energies for the sampling-fraction scan

@@ -318,14 +318,21 @@ class Trainer:
         x = p.to_model(cells.to(self.device), energy)
         self.d.train()
         logs: dict[str, float] = {}
+        shared = None
         for real in (True, False):
+            e_d = energy
             if real:
                 batch = x
+            elif self.cfg["share_fakes"]:  # one pass, kept for the generator step below
+                self.g.train()
+                e_d = self._generator_energies(energy)
+                shared = (self.g(p.latent(e_d, gen)), e_d)
+                batch = shared[0].detach()
             else:  # fakes come from the generator in inference mode, as Keras' predict() did
                 self.g.eval()
                 with torch.no_grad():
                     batch = self.g(p.latent(energy, gen))
-            loss, parts = p.d_loss(self.d, batch, energy, real, gen)
+            loss, parts = p.d_loss(self.d, batch, e_d, real, gen)
             self._check(loss, "discriminator", parts)
             self.opt_d.zero_grad(set_to_none=True)
             loss.backward()
@@ -333,9 +340,13 @@ class Trainer:
             logs[f"d_loss_{'real' if real else 'fake'}"] = loss.item()
         self.g.train()
         g_losses = []
-        for _ in range(self.cfg["g_steps"]):
-            e = self._generator_energies(energy)
-            loss, parts = p.g_loss(self.d, self.g(p.latent(e, gen)), e, gen, real=(x, energy))
+        for k in range(self.cfg["g_steps"]):
+            if k == 0 and shared is not None:
+                fake, e = shared
+            else:
+                e = self._generator_energies(energy)
+                fake = self.g(p.latent(e, gen))
+            loss, parts = p.g_loss(self.d, fake, e, gen, real=(x, energy))
             self._check(loss, "generator", parts)
             self.opt_g.zero_grad(set_to_none=True)
             loss.backward()

@@ -205,6 +205,36 @@ def test_noisy_sweep_is_the_distribution_aer_samples():
     assert errors(_restricted_noise(fake, list(range(5)))[0]) == errors(NoiseModel.from_backend(fake))
 
 
+def test_shared_fakes_make_a_training_step_one_job(tmp_path, sim_file):
+    """share_fakes: the generator step reuses the discriminator's fake batch, so a step on a
+    Qiskit device is one sweep (one job); it learns the same way, and resumes exactly."""
+    from qcalo.train import Trainer
+
+    sets = ["device.name=qiskit.aer", "share_fakes=true", "layers=1", "batch_size=4", "val_showers=20"]
+    cfg = load_config("quantum", sets=[*sets, f"data={sim_file}"])
+    cfg["out"] = str(tmp_path / "run")
+    trainer = Trainer(cfg, progress=False)
+    cells, energy = next(iter(trainer.stream))
+    before = {k: v.clone() for k, v in trainer.g.state_dict().items()}
+    trainer.train_step(cells, energy)
+    trainer.train_step(cells, energy)
+    sweep = trainer.g.qdev.sweep
+    angles = 4 * (1 + 3)  # 4 wires: noise RY, one layer of RX, RY, RZ
+    assert (sweep.jobs, sweep.circuits) == (2, 2 * 4 * (1 + 2 * angles))
+    assert not torch.equal(before["weights"], trainer.g.state_dict()["weights"])
+    # 4 steps straight == 2, kill, resume 2 (default.qubit: fast)
+    runs = []
+    for name, stops in (("straight", [4]), ("resumed", [2, 4])):
+        args = ["--generator", "quantum", "--data", str(sim_file), "--out", str(tmp_path / name), "--quiet"]
+        for k, stop in enumerate(stops):
+            resume = ["--resume"] if k else []
+            sets = ["--set", *FAST, "share_fakes=true"]
+            assert train_main([*args, *resume, "--max-steps", str(stop), *sets]) == 0
+        runs.append(load_checkpoint(tmp_path / name / "last.pt")["models"]["generator"])
+    for k in runs[0]:
+        assert torch.equal(runs[0][k], runs[1][k]), k
+
+
 def test_sweep_settings_are_checked():
     with pytest.raises(ConfigError, match="differentiates by 'parameter-shift' or 'spsa'"):
         generator(device_cfg("qiskit.aer", diff_method="adjoint"))
