@@ -39,3 +39,31 @@ def test_int8_inference_quick(tmp_path):
     assert len(ratios) == 4 and all(0 < r < 10 for r in ratios)
     for name in ("gen_fp32.h5", "gen_int8.h5"):
         assert len(open_showers(tmp_path / name)) == 150
+
+
+def test_quantum_devices_quick(tmp_path):
+    """One checkpoint on four devices through `--set device.*` only; 1024 shots move the mean
+    profile's KL by < 10 % of its value, the noise model moves it more."""
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "quantum_devices.py"), "--quick"]
+        + ["--out-dir", str(tmp_path)],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 0, proc.stderr
+    table = proc.stdout.split("ms/shower\n")[1].splitlines()
+    assert len(table) == 12
+    kl = {}
+    for k in range(0, 12, 3):
+        name = table[k][:38].strip()
+        kl[name] = [float(row[38:].split()[1]) for row in table[k : k + 3]]
+    assert list(kl) == [
+        "default.qubit (exact)",
+        "qiskit.aer, 1024 shots",
+        "qiskit.aer, shots + fake_torino noise",
+        "qiskit.remote, fake_torino",
+    ]
+    exact, shots, noisy = (kl[name] for name in list(kl)[:3])
+    assert all(abs(s - e) < 0.1 * e for s, e in zip(shots, exact, strict=True))
+    assert max(abs(x - e) / e for x, e in zip(noisy, exact, strict=True)) > 0.1
+    assert len(open_showers(tmp_path / "generated_3.h5")) == 120
