@@ -183,7 +183,7 @@ def test_noisy_sweep_is_the_distribution_aer_samples():
         qc.rx(theta[3 + i], i)
     values = np.array([[0.3, 1.2, 2.0, 0.5, -0.7, 1.9]])
     sweep = QiskitSweep(AerSimulator(), None, 0, noise_backend=fake)
-    got = sweep.run(sweep.compile("key", qc, list(theta)), values)[0]
+    got = sweep.run(sweep.compile("key", lambda: (qc, list(theta))), values)[0]
     measured = qc.copy()
     measured.measure_all()
     isa = generate_preset_pass_manager(optimization_level=1, backend=fake, seed_transpiler=0).run(measured)

@@ -84,10 +84,11 @@ class QiskitSweep:
         if self.remote and not self.shots:
             raise ConfigError("qiskit.remote samples its circuits: set device.shots (e.g. 1024)")
 
-    def compile(self, key: Any, qc, params: list) -> _Compiled:
-        """Transpile `qc` (no measurements) once per structure `key`."""
+    def compile(self, key: Any, build) -> _Compiled:
+        """The circuit of structure `key`, transpiled once; `build()` -> (Qiskit circuit without
+        measurements, its Parameters in tape order) is called only the first time."""
         if key not in self._cache:
-            self._cache[key] = self._compile(qc, params)
+            self._cache[key] = self._compile(*build())
         return self._cache[key]
 
     def _compile(self, qc, params: list) -> _Compiled:
@@ -290,7 +291,7 @@ class SweepNode:
             [torch.as_tensor(p, dtype=torch.float64).expand(batch) for p in params], dim=1
         )  # (batch, angles), differentiable
         key = (tuple((op.name, tuple(op.wires)) for op in ops), len(tape.measurements))
-        comp = self.executor.compile(key, *self._qiskit(ops, len(params)))
+        comp = self.executor.compile(key, lambda: self._qiskit(ops, len(params)))
         readout = torch.from_numpy(self._readout(tape.measurements))  # (2^n, outputs)
         trainable = [j for j, p in enumerate(params) if torch.is_tensor(p) and p.requires_grad]
         grad = torch.is_grad_enabled() and bool(trainable)
