@@ -54,20 +54,20 @@ def main() -> None:
         ("lightning.qubit", "adjoint", [a, "device.name=lightning.qubit"], args.batch),
         ("default.qubit", "parameter-shift", [a, "device.diff_method=parameter-shift"], args.slow_batch),
     ]
-    if not args.skip_qiskit:
-        q = args.slow_batch
+    if not args.skip_qiskit:  # through pennylane-qiskit; bench/bench_qiskit.py times batched execution
+        q, plugin = args.slow_batch, ["device.execution=qnode", "device.name=qiskit.aer"]
         runs += [
-            ("qiskit.aer (exact)", "parameter-shift", [a, "device.name=qiskit.aer"], q),
+            ("qiskit.aer (exact)", "parameter-shift", [a, *plugin], q),
             (
                 "qiskit.aer shots=1024",
                 "parameter-shift",
-                [a, "device.name=qiskit.aer", "device.shots=1024"],
+                [a, *plugin, "device.shots=1024"],
                 q,
             ),
             (
                 "qiskit.aer shots + noise",
                 "parameter-shift",
-                [a, "device.name=qiskit.aer", "device.shots=1024", "device.noise_model=fake_torino"],
+                [a, *plugin, "device.shots=1024", "device.noise_model=fake_torino"],
                 q,
             ),
         ]
