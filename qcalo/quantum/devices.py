@@ -126,12 +126,24 @@ def make_device(config: dict[str, Any], wires: int, seed: int | None = None) -> 
     """The PennyLane device of `config` with `wires` qubits, and its differentiation method."""
     name = config["device.name"]
     shots = int(config["device.shots"] or 0) or None
+    execution = config["device.execution"]
+    if execution == "auto":
+        execution = "sweep" if name in SWEEP_DEVICES else "qnode"
+    if execution not in ("sweep", "qnode"):
+        raise ConfigError(f"device.execution '{execution}': expected auto, sweep or qnode")
+    if execution == "sweep" and name not in SWEEP_DEVICES:
+        raise ConfigError(f"device.execution 'sweep' runs on {' / '.join(SWEEP_DEVICES)}, not '{name}'")
     kwargs: dict[str, Any] = {}
+    noise_backend = None
     if name == "qiskit.aer":
         if config["device.noise_model"]:
+            noise_backend = fake_backend(config["device.noise_model"])
+        if noise_backend is not None and execution == "qnode":
+            # the sweep builds the noise of the qubits its circuit uses itself: the whole model of
+            # a 133-qubit backend costs ~3 s to build, for nothing
             from qiskit_aer.noise import NoiseModel
 
-            kwargs["noise_model"] = NoiseModel.from_backend(fake_backend(config["device.noise_model"]))
+            kwargs["noise_model"] = NoiseModel.from_backend(noise_backend)
         if not shots:  # exact: Aer's aer_simulator would still sample
             kwargs["method"] = "density_matrix" if config["device.noise_model"] else "statevector"
         if seed is not None:
@@ -162,21 +174,8 @@ def make_device(config: dict[str, Any], wires: int, seed: int | None = None) -> 
         diff = AUTO_DIFF.get(name, "parameter-shift")
         if diff == "backprop" and shots:
             diff = "parameter-shift"  # sampled results carry no backprop gradient
-    execution = config["device.execution"]
-    if execution == "auto":
-        execution = "sweep" if name in SWEEP_DEVICES else "qnode"
-    if execution not in ("sweep", "qnode"):
-        raise ConfigError(f"device.execution '{execution}': expected auto, sweep or qnode")
     sweep = None
     if execution == "sweep":
-        if name not in SWEEP_DEVICES:
-            raise ConfigError(f"device.execution 'sweep' runs on {' / '.join(SWEEP_DEVICES)}, not '{name}'")
-        noise = config["device.noise_model"]
-        sweep = QiskitSweep(
-            device.backend,
-            shots,
-            seed,
-            remote=name == "qiskit.remote",
-            noise_backend=fake_backend(noise) if noise else None,
-        )
+        remote = name == "qiskit.remote"
+        sweep = QiskitSweep(device.backend, shots, seed, remote=remote, noise_backend=noise_backend)
     return QuantumDevice(device, diff, shots, name, wires, sweep, float(config["device.spsa_h"]), seed or 0)

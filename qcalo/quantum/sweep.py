@@ -301,9 +301,9 @@ class SweepNode:
         out = torch.from_numpy(probs).reshape(batch, rows.shape[1], -1) @ readout  # (batch, R, outputs)
         if not grad:
             return out[:, 0]
-        jac = torch.zeros(batch, out.shape[2], values.shape[1], dtype=torch.float64)
-        t = len(trainable)
         if self.diff_method == "parameter-shift":
+            t = len(trainable)
+            jac = torch.zeros(batch, out.shape[2], values.shape[1], dtype=torch.float64)
             jac[:, :, trainable] = ((out[:, 1 : 1 + t] - out[:, 1 + t :]) / 2).transpose(1, 2)
         else:
             diff = (out[:, 1] - out[:, 2]) / (2 * self.spsa_h)  # (batch, outputs)
