@@ -55,7 +55,6 @@ def one_step(sets: list[str], batch: int, steps: int = 1) -> dict[str, float]:
     if sweep:
         out["jobs"] = (sweep.jobs - jobs0) / steps
         out["circuits"] = (sweep.circuits - circuits0) / steps
-    out["weights"] = trainer.g.weights.numel()
     return out
 
 
