@@ -24,6 +24,7 @@ REGISTRY: dict[str, str] = {
     "conv3d": "classical.plugin:Conv3DPlugin",
     "conv2d": "classical.plugin:Conv2DPlugin",
     "quantum": "qcalo.quantum.plugin:QuantumPlugin",
+    "mlp": "classical.twin:MLPTwinPlugin",  # the quantum generator's classical twin
 }
 
 

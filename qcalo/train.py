@@ -1,6 +1,7 @@
 """`python -m qcalo.train`: one training loop for every generator.
 
     python -m qcalo.train --generator quantum                   # hybrid quantum GAN, built-in data
+    python -m qcalo.train --generator mlp                       # its classical twin (69 parameters)
     python -m qcalo.train --generator conv3d                    # built-in data, configs defaults
     python -m qcalo.train --config configs/conv2d.yaml --data 'EleEscan_*.h5' --epochs 30
     python -m qcalo.train --generator conv3d --out runs/a --resume        # continue a killed run

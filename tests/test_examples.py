@@ -1,3 +1,4 @@
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -67,3 +68,31 @@ def test_quantum_devices_quick(tmp_path):
     assert all(abs(s - e) < 0.1 * e for s, e in zip(shots, exact, strict=True))
     assert max(abs(x - e) / e for x, e in zip(noisy, exact, strict=True)) > 0.1
     assert len(open_showers(tmp_path / "generated_3.h5")) == 120
+
+
+def test_compare_classical_quantum_quick(tmp_path):
+    """Quantum, its MLP twin and a Conv2D on one table: parameter counts match the twin's
+    promise, every model trains the quantum run's step count, and a 4-step model is far above
+    the reference's noise floor (KL of the mean profile) at every energy."""
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "compare_classical_quantum.py"), "--quick"]
+        + ["--out-dir", str(tmp_path)],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 0, proc.stderr
+    res = json.loads((tmp_path / "results.json").read_text())
+    models = res["models"]
+    assert list(models) == ["quantum", "mlp twin", "conv2d"]
+    q, twin = models["quantum"], models["mlp twin"]
+    assert abs(twin["parameters"] - q["parameters"]) <= 0.05 * q["parameters"]
+    assert models["conv2d"]["parameters"] > 1e6
+    assert q["steps"] == twin["steps"] == 4
+    kl = res["metrics"]
+    for name in models:
+        assert all(m > 5 * f for m, f in zip(kl[name]["kl_shape_z"], kl["floor"]["kl_shape_z"], strict=True))
+    rows = proc.stdout.split("spread err\n")[1].splitlines()[:12]
+    assert [r[7:29].strip() for r in rows[:4]] == ["reference floor", "quantum", "mlp twin", "conv2d"]
+    assert (tmp_path / "plots" / "shape_z.png").stat().st_size > 10_000
+    for name in ("gen_quantum.h5", "gen_mlp.h5", "gen_conv2d.h5"):
+        assert len(open_showers(tmp_path / name)) == 180

@@ -323,6 +323,10 @@ def test_configs_load_and_default_config_is_the_default():
     assert noisy["device.noise_model"].startswith("fake_")
     ibm = load_config(None, ROOT / "configs" / "quantum_ibm.yaml", sets=["device.fake=true"])
     assert ibm["device.name"] == "qiskit.remote" and ibm["device.fake"] is True
+    twin = load_config(None, ROOT / "configs" / "mlp.yaml")
+    assert {k: v for k, v in twin.items() if k != "out"} == {
+        k: v for k, v in load_config("mlp").items() if k != "out"
+    }
 
 
 @pytest.fixture(scope="module")
@@ -395,14 +399,16 @@ def test_transverse_view_and_angle_ansatz_train(tmp_path, sim_file):
     assert plugin.output_geometry.axes == ("x",) and plugin.output_geometry.shape == (4,)
 
 
-def test_a_short_training_learns_the_mean_profile(tmp_path, sim_file):
-    """150 steps of the default model (fixed seeds) bring the KL of the mean 8-pixel profile
-    against the training showers at least 5x below the untrained generator's."""
+@pytest.mark.parametrize("generator", ["quantum", "mlp"])
+def test_a_short_training_learns_the_mean_profile(tmp_path, sim_file, generator):
+    """150 steps of the default model, quantum or its classical twin (fixed seeds), bring the
+    KL of the mean 8-pixel profile against the training showers at least 5x below the
+    untrained generator's."""
     from qcalo.metrics.distances import kl_divergence, mean_shape
     from qcalo.train import Trainer
 
     cfg = load_config(
-        "quantum", sets=["batch_size=64", "val_showers=20"], overrides={"data": [str(sim_file)]}
+        generator, sets=["batch_size=64", "val_showers=20"], overrides={"data": [str(sim_file)]}
     )
     cfg["out"] = str(tmp_path)
     trainer = Trainer(cfg, progress=False)
@@ -423,3 +429,23 @@ def test_a_short_training_learns_the_mean_profile(tmp_path, sim_file):
             steps += 1
     after = kl_now(1)
     assert after < before / 5 and after < 0.03, (before, after)
+
+
+def test_classical_twin_matches_the_quantum_generator(small_showers):
+    """The MLP twin has the default quantum generator's input, output space and (within 5 %)
+    parameter count; only the generator differs, so both plug-ins share the discriminator."""
+    from qcalo.data.dataset import ShowerData
+
+    cells, energy = small_showers
+    data = ShowerData.from_arrays(cells, energy, ecal_3dgan())
+    built = {}
+    for name in ("quantum", "mlp"):
+        cls, cfg = get_plugin(name), load_config(name)
+        plugin = cls(cfg, ecal_3dgan(), cls.calibrate(cfg, data))
+        g, d = plugin.build()
+        e = torch.as_tensor(energy[:16], dtype=torch.float32)
+        x = g(plugin.latent(e, torch.Generator().manual_seed(0)))
+        assert x.shape == (16, 9) and torch.allclose(x[:, :8].sum(1), torch.full((16,), 8.0), atol=1e-4)
+        built[name] = (plugin.noise_size, sum(p.numel() for p in g.parameters()), type(d))
+    (nq, pq, dq), (nm, pm, dm) = built["quantum"], built["mlp"]
+    assert nq == nm and dq is dm and abs(pm - pq) <= 0.05 * pq

@@ -1,79 +1,28 @@
 """The quantum GAN as a training-loop plug-in: a PennyLane generator against a torch MLP.
 
-Showers are reduced to a view (default: the 8-pixel longitudinal profile) and split into what
-a quantum circuit can produce and a discriminator can compare at every energy:
-
-    x = [pixel fractions * pixels,  u = (ln(deposited / E) - mu(E)) / sigma(E)]
-
-mu and sigma are fitted to the training data (quadratic in ln E) and kept in the checkpoint,
-so u is close to a standard variable from 2 to 500 GeV although the resolution changes 10x.
-The discriminator sees x and f(E) = the primary energy mapped log-linearly onto [-1, 1].
+The representation, discriminator and losses are the reduced-view GAN's (`qcalo.reduced`),
+shared with the classical twin (`classical/twin.py`); only the generator is quantum.
 """
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
-import numpy as np
-import torch
 from torch import nn
-from torch.nn import functional as F
 
-from qcalo.data.dataset import ShowerData
-from qcalo.data.views import View
 from qcalo.errors import ConfigError
-from qcalo.generators import GanPlugin, deposited_energies, fit_log_energy, sampling_fraction
 from qcalo.quantum.ansatz import ENTANGLERS, layout
 from qcalo.quantum.devices import DEFAULTS as DEVICE_DEFAULTS
 from qcalo.quantum.devices import make_device
 from qcalo.quantum.generator import QuantumGenerator
+from qcalo.reduced import ReducedGanPlugin
 
 
-def mmd(
-    x: torch.Tensor,
-    y: torch.Tensor,
-    wx: torch.Tensor | None = None,
-    wy: torch.Tensor | None = None,
-    scales: tuple[float, ...] = (0.2, 0.5, 1.0, 2.0),
-) -> torch.Tensor:
-    """Maximum mean discrepancy of two (optionally weighted) samples with a sum of Gaussian
-    kernels (biased estimate)."""
-    xy = torch.cat([x, y])
-    d2 = torch.cdist(xy, xy).pow(2)
-    k = sum(torch.exp(-d2 / (2 * s * s)) for s in scales)
-    n = len(x)
-    wx = torch.full((n,), 1.0 / n, device=x.device) if wx is None else wx / wx.sum()
-    wy = torch.full((len(y),), 1.0 / len(y), device=y.device) if wy is None else wy / wy.sum()
-    return wx @ k[:n, :n] @ wx + wy @ k[n:, n:] @ wy - 2 * wx @ k[:n, n:] @ wy
-
-
-class Discriminator(nn.Module):
-    """MLP on [x, f(E)]: real/fake logit, conditioned on the primary energy.
-
-    It also sees the batch's per-feature standard deviations (ProGAN's minibatch-stddev), so a
-    generator that collapses to one profile per energy is told apart at once.
-    """
-
-    def __init__(self, features: int, hidden: list[int]):
-        super().__init__()
-        layers: list[nn.Module] = []
-        features = 2 * features - 1
-        for width in hidden:
-            layers += [nn.Linear(features, width), nn.LeakyReLU(0.2)]
-            features = width
-        self.net = nn.Sequential(*layers, nn.Linear(features, 1))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        spread = x[:, :-1].std(dim=0, keepdim=True).expand(len(x), -1) if len(x) > 1 else x[:, :-1] * 0
-        return self.net(torch.cat([x, spread], dim=1)).squeeze(-1)
-
-
-class QuantumPlugin(GanPlugin):
+class QuantumPlugin(ReducedGanPlugin):
     name = "quantum"
     not_exportable = "its circuits run on a PennyLane device, not in an ONNX graph"
     defaults = {
-        "view": "longitudinal:8",  # the reduced showers: longitudinal:N or transverse:AXIS:N
+        **ReducedGanPlugin.defaults,
         "ansatz": "born",  # born (probabilities of basis states) or angle (a qubit per pixel)
         "layers": 4,
         "entangler": "ring",  # ring, linear, all, none (CNOTs)
@@ -82,62 +31,14 @@ class QuantumPlugin(GanPlugin):
         "ancillas": 0,  # born: ancilla qubits per sub-generator (post-selected on |0>)
         "init_scale": 0.1,  # std of the initial rotation angles
         "energy_readout": "asin",  # u from the energy qubit: asin (a asin<Z> + c) or linear (a <Z> + c)
-        "disc_hidden": [64, 64],
-        "adv_weight": 0.1,  # generator loss = adv_weight * BCE(D(fake), real) ...
-        "mmd_weight": 1.0,  # ... + mmd_weight * MMD(real, fake)
-        "mmd_energy_scale": 6.0,  # f(E) times this in the MMD: larger compares nearer energies only
-        "mmd_energy_power": 0.5,  # weight events by E^-power in the MMD (> 0: the rare low energies of
-        # a flat spectrum count more)
-        "label_smoothing": 0.0,
-        # loop settings that suit a few dozen circuit parameters (override the 3DGAN's)
-        "optimizer": "adam",
-        "lr_g": 0.05,
-        "lr_d": 0.0002,
-        "lr_halflife": 1000,
-        "ema": 0.99,  # generate with the weights' moving average: the pixel means wobble 10-30 %
-        # from epoch to epoch at this learning rate, the average much less
-        "batch_size": 256,
-        "g_steps": 1,
-        "epochs": 240,
         **DEVICE_DEFAULTS,
     }
 
     def __init__(self, config: dict[str, Any], geometry, calibration: dict[str, Any]):
         super().__init__(config, geometry, calibration)
-        self.view = View.parse(config["view"])
-        out = self.view.output_geometry(geometry)
-        if len(out.shape) != 1:
-            raise ConfigError(f"view '{config['view']}' must reduce showers to one axis")
-        self.pixels = out.shape[0]
         if config["entangler"] not in ENTANGLERS:
             raise ConfigError(f"entangler '{config['entangler']}': expected one of {', '.join(ENTANGLERS)}")
         self.layout = layout(config["ansatz"], self.pixels, config["sub_generators"], config["ancillas"])
-
-    # -- calibration: the energy dependence of the total deposited energy
-
-    @classmethod
-    def calibrate(cls, config: dict[str, Any], data: ShowerData) -> dict[str, Any]:
-        e, d = deposited_energies(data)
-        if np.any(d <= 0):
-            raise ConfigError(f"{(d <= 0).sum()} training showers deposit no energy; cannot calibrate")
-        log_ratio = np.log(d / e)
-        return {
-            "energy_range": [float(e.min()), float(e.max())],
-            "log_ratio_mean": fit_log_energy(e, log_ratio),
-            "log_ratio_std": fit_log_energy(e, log_ratio, stat=np.std),
-        }
-
-    def _mu_sigma(self, energy: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        e = energy.to(torch.float64)
-        mu = sampling_fraction(self.calibration["log_ratio_mean"], e)
-        sigma = sampling_fraction(self.calibration["log_ratio_std"], e).clamp_min(1e-3)
-        return mu.to(energy.dtype), sigma.to(energy.dtype)
-
-    def energy_feature(self, energy: torch.Tensor) -> torch.Tensor:
-        lo, hi = (math.log(v) for v in self.calibration["energy_range"])
-        return 2 * (torch.log(energy) - lo) / max(hi - lo, 1e-6) - 1
-
-    # -- networks and spaces
 
     def build(self) -> tuple[nn.Module, nn.Module]:
         c = self.config
@@ -152,54 +53,8 @@ class QuantumPlugin(GanPlugin):
             c["init_scale"],
             c["energy_readout"],
         )
-        return g, Discriminator(self.pixels + 2, list(c["disc_hidden"]))
-
-    def to_model(self, cells: torch.Tensor, energy: torch.Tensor) -> torch.Tensor:
-        pix = self.view.apply(cells, self.geometry).reshape(len(cells), -1).to(torch.float32)
-        total = pix.sum(dim=1).clamp_min(1e-12)
-        mu, sigma = self._mu_sigma(energy)
-        u = ((torch.log(total / energy) - mu) / sigma).clamp(-10, 10)
-        return torch.cat([pix / total[:, None] * self.pixels, u[:, None]], dim=1)
-
-    def showers(self, x: torch.Tensor, energy: torch.Tensor) -> torch.Tensor:
-        mu, sigma = self._mu_sigma(energy)
-        total = energy * torch.exp(mu + sigma * x[:, -1])
-        return x[:, :-1] / self.pixels * total[:, None]
+        return g, self.reduced_discriminator()
 
     @property
     def noise_size(self) -> int:
         return self.layout.n_wires * self.config["sub_generators"]
-
-    def condition(self, noise: torch.Tensor, energy: torch.Tensor) -> torch.Tensor:
-        return torch.cat([noise, self.energy_feature(energy)[:, None]], dim=1)
-
-    # -- losses
-
-    def _disc_input(self, x: torch.Tensor, energy: torch.Tensor) -> torch.Tensor:
-        """What the discriminator and the MMD see: log pixel fractions (relative errors of small
-        pixels count as much as of large ones, as in KL), u, and f(E)."""
-        shares = torch.log(x[:, :-1].clamp_min(1e-3))
-        return torch.cat([shares, x[:, -1:], self.energy_feature(energy)[:, None]], dim=1)
-
-    def d_loss(self, disc, x, energy, real, gen):
-        target = torch.full((len(x),), 1.0 - self.config["label_smoothing"] if real else 0.0, device=x.device)
-        loss = F.binary_cross_entropy_with_logits(disc(self._disc_input(x, energy)), target)
-        return loss, {"bce": loss.item()}
-
-    def g_loss(self, disc, fake, energy, gen, real=None):
-        target = torch.ones(len(fake), device=fake.device)
-        bce = F.binary_cross_entropy_with_logits(disc(self._disc_input(fake, energy)), target)
-        parts = {"bce": bce.item()}
-        loss = self.config["adv_weight"] * bce
-        if self.config["mmd_weight"] and real is not None:
-            scale = torch.ones(fake.shape[1] + 1, device=fake.device)
-            scale[-1] = self.config["mmd_energy_scale"]
-            f, r = self._disc_input(fake, energy) * scale, self._disc_input(*real) * scale
-            # the whole event, and (total energy, primary energy) alone: in 10 dimensions the
-            # kernel hardly sees the spread of the one total-energy coordinate
-            power = self.config["mmd_energy_power"]
-            wf, wr = (e.to(torch.float32) ** -power if power else None for e in (energy, real[1]))
-            term = mmd(f, r, wf, wr) + mmd(f[:, -2:], r[:, -2:], wf, wr)
-            loss = loss + self.config["mmd_weight"] * term
-            parts["mmd"] = term.item()
-        return loss, parts
