@@ -27,10 +27,11 @@ from qcalo.metrics.observables import shower_summary
 
 
 def untrained_checkpoint(run: Path, out: Path) -> Path:
+    from qcalo.config import load_config
     from qcalo.train import Trainer
 
-    cfg = json.loads((run / "config.json").read_text())
-    cfg = {**cfg, "out": str(out)}
+    saved = json.loads((run / "config.json").read_text())  # keys added since: their defaults
+    cfg = load_config(saved["generator"], base=saved, overrides={"out": str(out)})
     Trainer(cfg, progress=False)._checkpoint()
     return out / "last.pt"
 

@@ -8,7 +8,8 @@ On the built-in data set, with the same training/validation split and seed:
     unless --classical-checkpoint is given, and reduces its showers to the same view.
 Each generates the same held-out energies (showers training never saw); qcalo.metrics compares
 them with the reference reduced the same way, every number beside the reference's own noise
-floor (two disjoint halves of it). Prints the table, parameter counts and training wall times;
+floor (two disjoint halves of it). Prints the table, parameter counts, steps trained and the
+step of the checkpoint used (each run's best by its validation score), training wall times;
 writes results.json and the plots of qcalo.evaluate (profiles, total energy) into --out-dir.
 
     python examples/compare_classical_quantum.py [--quantum-checkpoint runs/quantum/best.pt]
@@ -61,11 +62,19 @@ def train(generator: str, data: Path, run: Path, budget: list[str], quick: bool)
     return run / "best.pt", time.perf_counter() - t0
 
 
-def parameters(ckpt: Path) -> tuple[str, int, int]:
-    """(generator name, generator parameters, steps trained) of a checkpoint."""
+def describe(ckpt: Path) -> dict:
+    """Generator name, parameter count, steps trained (its run's last checkpoint, when beside
+    it) and the step of this checkpoint."""
     state = load_checkpoint(ckpt)
     _, g = plugin_from_checkpoint(state)
-    return state["config"]["generator"], sum(p.numel() for p in g.parameters()), int(state["step"])
+    last = ckpt.with_name("last.pt")
+    steps = load_checkpoint(last)["step"] if last.is_file() else state["step"]
+    return {
+        "generator": state["config"]["generator"],
+        "parameters": sum(p.numel() for p in g.parameters()),
+        "steps": int(steps),
+        "checkpoint_step": int(state["step"]),
+    }
 
 
 def main() -> None:
@@ -99,14 +108,14 @@ def main() -> None:
             "quantum", data, out / "quantum_run", ["--max-steps", "4"] if args.quick else [], args.quick
         )
     runs["quantum"] = {"checkpoint": ckpt, "train_s": took}
-    steps = parameters(ckpt)[2]
+    steps = describe(ckpt)["steps"]
     twin, took = train("mlp", data, out / "mlp_run", ["--max-steps", str(steps)], args.quick)
     runs["mlp twin"] = {"checkpoint": twin, "train_s": took}
     ckpt, took = args.classical_checkpoint, None
     if ckpt is None:
         budget = ["--max-steps", "2"] if args.quick else ["--set", f"time_limit_min={args.classical_minutes}"]
         ckpt, took = train(args.classical, data, out / f"{args.classical}_run", budget, args.quick)
-    runs[parameters(ckpt)[0]] = {"checkpoint": ckpt, "train_s": took}
+    runs[describe(ckpt)["generator"]] = {"checkpoint": ckpt, "train_s": took}
 
     # 2. Held-out showers, every sample reduced to the same view.
     energies = np.repeat(ENERGIES, n)
@@ -115,7 +124,7 @@ def main() -> None:
     bins = EnergyBins.from_energies(ref.energy)
     cands = {}
     for name, run in runs.items():
-        run["generator"], run["parameters"], run["steps"] = parameters(run["checkpoint"])
+        run.update(describe(run["checkpoint"]))
         t0 = time.perf_counter()
         gen_path = out / f"gen_{run['generator']}.h5"
         path = generate_file(run["checkpoint"], energies, gen_path, seed=1, progress=False)
@@ -126,10 +135,11 @@ def main() -> None:
     # 3. One table from qcalo.metrics, with the reference's noise floor.
     res = with_noise_floor(ref, cands, bins, splits=3 if args.quick else 5, classifier_splits=0)
     print(f"\n{n} held-out showers at each of {ENERGIES} GeV, all reduced to {VIEW.spec()}")
-    print(f"{'model':14}{'params':>9}{'steps':>7}{'train s':>9}{'ms/shower':>11}")
+    print(f"{'model':14}{'params':>9}{'steps':>7}{'used':>7}{'train s':>9}{'ms/shower':>11}")
     for name, run in runs.items():
         took = "given" if run["train_s"] is None else f"{run['train_s']:.0f}"
-        print(f"{name:14}{run['parameters']:>9}{run['steps']:>7}{took:>9}{run['ms_per_shower']:>11.3f}")
+        counts = f"{run['parameters']:>9}{run['steps']:>7}{run['checkpoint_step']:>7}"
+        print(f"{name:14}{counts}{took:>9}{run['ms_per_shower']:>11.3f}")
     print(f"\n{'E/GeV':>5}  {'model':22}" + "".join(f"{h:>13}" for h in COLUMNS.values()))
     for k, e in enumerate(ENERGIES):
         for name in ["floor", *runs]:

@@ -34,6 +34,8 @@ DEFAULTS: dict[str, Any] = {
     "g_steps": 2,  # generator updates per discriminator update (3DGAN: 2)
     "ema": 0.0,  # validate, checkpoint for generation and generate with an exponential moving
     # average of the generator's weights, this decay per step (0: off; 0.99 averages ~100 steps)
+    "sample_energy_power": 0.0,  # draw training showers in proportion to E^-power (1: a flat
+    # spectrum becomes log-uniform, so the rare low energies train as often as the high ones)
     "g_energies": "batch",  # primary energies of generator steps: "batch" (3DGAN) or "log-uniform"
     # true: the first generator step reuses the discriminator's fake batch (pytorch/examples dcgan):
     # one generator pass per step instead of two, i.e. one job per step on a quantum device

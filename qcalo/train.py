@@ -143,7 +143,11 @@ class Trainer:
         self.opt_g = self._optimizer(self.g, config["lr_g"])
         self.opt_d = self._optimizer(self.d, config["lr_d"])
         self.stream = self.train_data.stream(
-            config["batch_size"], seed=config["seed"], rank=self.rank, world_size=self.world
+            config["batch_size"],
+            seed=config["seed"],
+            rank=self.rank,
+            world_size=self.world,
+            energy_power=config["sample_energy_power"],
         )
         train_energy = self.train_data.energy
         self.energy_range = (float(train_energy.min()), float(train_energy.max()))

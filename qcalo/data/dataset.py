@@ -186,6 +186,10 @@ class ShowerStream(IterableDataset):
     order and keeps every world_size-th one, starting at its rank; partial batches are dropped
     and all ranks take the same number of batches, as DistributedDataParallel needs. (Each rank
     reads all the data: simple and exact, at world_size times the I/O.)
+
+    `energy_power` p > 0 resamples each window's rows with replacement, in proportion to E^-p
+    (p = 1 turns a flat spectrum log-uniform): the rare low energies of a flat 2-500 GeV set are
+    seen as often as the high ones. Epochs keep their length in rows.
     """
 
     def __init__(
@@ -200,6 +204,7 @@ class ShowerStream(IterableDataset):
         drop_last: bool = False,
         rank: int = 0,
         world_size: int = 1,
+        energy_power: float = 0.0,
     ):
         if batch_size <= 0 or chunk_rows <= 0 or buffer_chunks <= 0:
             raise ConfigError("batch_size, chunk_rows and buffer_chunks must be positive")
@@ -208,6 +213,7 @@ class ShowerStream(IterableDataset):
         self.chunk_rows, self.buffer_chunks, self.drop_last = chunk_rows, buffer_chunks, drop_last
         self.epoch, self.start_batch = 0, 0
         self.rank, self.world_size = rank, world_size
+        self.energy_power = float(energy_power)
         if world_size > 1:
             self.drop_last = True
 
@@ -241,14 +247,18 @@ class ShowerStream(IterableDataset):
         left: tuple[np.ndarray, np.ndarray] | None = None
         for w, window in enumerate(self._windows()):
             n_window = sum(idx.size for _, idx in window)
-            order = rng.permutation(n_window) if self.shuffle else np.arange(n_window)
+            energy = np.concatenate([self.data.files[i].energy[idx] for i, idx in window])
+            if self.energy_power:
+                weight = energy.astype(np.float64) ** -self.energy_power
+                order = rng.choice(n_window, n_window, p=weight / weight.sum())
+            else:
+                order = rng.permutation(n_window) if self.shuffle else np.arange(n_window)
             if w % n_workers != worker:
                 continue
             if skip_rows >= n_window:  # a resumed epoch: this window was consumed already
                 skip_rows -= n_window
                 continue
             cells = np.concatenate([self.data.files[i].read_rows(idx) for i, idx in window])
-            energy = np.concatenate([self.data.files[i].energy[idx] for i, idx in window])
             order, skip_rows = order[skip_rows:], 0
             pos = 0
             if left is not None:  # complete the batch begun in the previous window
