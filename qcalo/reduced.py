@@ -5,11 +5,17 @@ classical twin), so that they differ in the generator network only.
 Showers are reduced to a view (default: the 8-pixel longitudinal profile) and split into what
 a small generator can produce and a discriminator can compare at every energy:
 
-    x = [pixel fractions * pixels,  u = (ln(deposited / E) - mu(E)) / sigma(E)]
+    x = [q * pixels,  u = (ln(deposited / E) - mu(E)) / sigma(E)],  q_k ~ share_k / m_k(E)
 
-mu and sigma are fitted to the training data (quadratic in ln E) and kept in the checkpoint,
-so u is close to a standard variable from 2 to 500 GeV although the resolution changes 10x.
-The discriminator sees x and f(E) = the primary energy mapped log-linearly onto [-1, 1].
+mu and sigma are fitted to the training data (quadratic in ln E), m(E), the mean pixel shares,
+cubic in ln E (`profile_prior`; without it q = the shares); all are kept in the checkpoint. So
+u is close to a standard variable from 2 to 500 GeV although the resolution changes 10x, and q
+(normalised to sum 1) is near uniform at every energy although the shower maximum moves by
+a third of the depth: the generator learns how showers deviate from the mean, and the energy
+dependence of the mean profile comes from all the data at once, not only from the few showers
+of a flat spectrum near each energy. (Measured: the default quantum generator's worst 10 GeV
+pixel-mean error went from 27 % to 3-8 % with the prior.) The discriminator sees log q, u and
+f(E) = the primary energy mapped log-linearly onto [-1, 1].
 """
 
 from __future__ import annotations
@@ -46,6 +52,19 @@ def mmd(
     return wx @ k[:n, :n] @ wx + wy @ k[n:, n:] @ wy - 2 * wx @ k[:n, n:] @ wy
 
 
+def fit_mean_shares(data: ShowerData, view: View, degree: int = 3) -> list[list[float]]:
+    """Each pixel's share of the shower as a polynomial in ln E (highest power first, one list
+    of pixel coefficients per power), least squares over every shower: a smooth mean profile
+    at every energy, also where a flat spectrum has few showers (2-20 GeV: ~4 % of 2-500)."""
+    log_e, shares = [], []
+    for cells, e in data.chunks():
+        pix = view.apply(cells, data.geometry).reshape(len(cells), -1).astype(np.float64)
+        shares.append(pix / np.maximum(pix.sum(axis=1, keepdims=True), 1e-300))
+        log_e.append(np.log(e))
+    x, y = np.concatenate(log_e), np.concatenate(shares)
+    return np.polyfit(x, y, min(degree, len(np.unique(x)) - 1)).tolist()
+
+
 class Discriminator(nn.Module):
     """MLP on [x, f(E)]: real/fake logit, conditioned on the primary energy.
 
@@ -79,7 +98,8 @@ class ReducedGanPlugin(GanPlugin):
         "mmd_energy_scale": 6.0,  # f(E) times this in the MMD: larger compares nearer energies only
         "mmd_energy_power": 0.5,  # weight events by E^-power in the MMD (> 0: the rare low energies of
         # a flat spectrum count more)
-        "bce_energy_power": 0.0,  # weight events by E^-power in the adversarial BCE too
+        "profile_prior": True,  # pixel values = shares relative to the data's mean profile at E
+        # (a cubic fit in ln E kept in the checkpoint): the generator learns the deviations
         "label_smoothing": 0.0,
         # loop settings that suit generators of a few dozen parameters (override the 3DGAN's)
         "optimizer": "adam",
@@ -89,6 +109,8 @@ class ReducedGanPlugin(GanPlugin):
         "ema": 0.99,  # generate with the weights' moving average: the pixel means wobble 10-30 %
         # from epoch to epoch at this learning rate, the average much less
         "batch_size": 256,
+        "val_scan_showers": 200,  # generated per scan energy: cheap here, and spreads need them
+        "sample_energy_power": 0.5,  # draw training showers ~ E^-0.5: low energies train more often
         "g_steps": 1,
         "epochs": 240,
     }
@@ -109,7 +131,11 @@ class ReducedGanPlugin(GanPlugin):
         if np.any(d <= 0):
             raise ConfigError(f"{(d <= 0).sum()} training showers deposit no energy; cannot calibrate")
         log_ratio = np.log(d / e)
+        out = {}
+        if config["profile_prior"]:
+            out["share_fit"] = fit_mean_shares(data, View.parse(config["view"]))
         return {
+            **out,
             "energy_range": [float(e.min()), float(e.max())],
             "log_ratio_mean": fit_log_energy(e, log_ratio),
             "log_ratio_std": fit_log_energy(e, log_ratio, stat=np.std),
@@ -120,6 +146,18 @@ class ReducedGanPlugin(GanPlugin):
         mu = sampling_fraction(self.calibration["log_ratio_mean"], e)
         sigma = sampling_fraction(self.calibration["log_ratio_std"], e).clamp_min(1e-3)
         return mu.to(energy.dtype), sigma.to(energy.dtype)
+
+    def _prior(self, energy: torch.Tensor) -> torch.Tensor | None:
+        """The data's mean pixel shares at these energies (B, pixels), or None without a prior."""
+        fit = self.calibration.get("share_fit")
+        if fit is None:
+            return None
+        x = torch.log(energy.to(torch.float64))[:, None]
+        m = torch.zeros(len(energy), len(fit[0]), dtype=torch.float64, device=energy.device)
+        for row in fit:
+            m = m * x + torch.tensor(row, dtype=torch.float64, device=energy.device)
+        m = m.clamp_min(1e-4)
+        return (m / m.sum(dim=1, keepdim=True)).to(torch.float32)
 
     def energy_feature(self, energy: torch.Tensor) -> torch.Tensor:
         lo, hi = (math.log(v) for v in self.calibration["energy_range"])
@@ -135,12 +173,22 @@ class ReducedGanPlugin(GanPlugin):
         total = pix.sum(dim=1).clamp_min(1e-12)
         mu, sigma = self._mu_sigma(energy)
         u = ((torch.log(total / energy) - mu) / sigma).clamp(-10, 10)
-        return torch.cat([pix / total[:, None] * self.pixels, u[:, None]], dim=1)
+        shares = pix / total[:, None]
+        prior = self._prior(energy)
+        if prior is not None:
+            shares = shares / prior
+            shares = shares / shares.sum(dim=1, keepdim=True)
+        return torch.cat([shares * self.pixels, u[:, None]], dim=1)
 
     def showers(self, x: torch.Tensor, energy: torch.Tensor) -> torch.Tensor:
         mu, sigma = self._mu_sigma(energy)
         total = energy * torch.exp(mu + sigma * x[:, -1])
-        return x[:, :-1] / self.pixels * total[:, None]
+        shares = x[:, :-1] / self.pixels
+        prior = self._prior(energy)
+        if prior is not None:
+            shares = shares * prior
+            shares = shares / shares.sum(dim=1, keepdim=True).clamp_min(1e-30)
+        return shares * total[:, None]
 
     def condition(self, noise: torch.Tensor, energy: torch.Tensor) -> torch.Tensor:
         return torch.cat([noise, self.energy_feature(energy)[:, None]], dim=1)
@@ -148,28 +196,21 @@ class ReducedGanPlugin(GanPlugin):
     # -- losses
 
     def _disc_input(self, x: torch.Tensor, energy: torch.Tensor) -> torch.Tensor:
-        """What the discriminator and the MMD see: log pixel fractions (relative errors of small
-        pixels count as much as of large ones, as in KL), u, and f(E)."""
+        """What the discriminator and the MMD see: log q (relative errors of small pixels count
+        as much as of large ones, as in KL), u, and f(E)."""
         shares = torch.log(x[:, :-1].clamp_min(1e-3))
         return torch.cat([shares, x[:, -1:], self.energy_feature(energy)[:, None]], dim=1)
-
-    def _bce_weight(self, energy: torch.Tensor) -> torch.Tensor | None:
-        power = self.config["bce_energy_power"]
-        if not power:
-            return None
-        w = energy.to(torch.float32) ** -power
-        return w / w.mean()
 
     def d_loss(self, disc, x, energy, real, gen):
         target = torch.full((len(x),), 1.0 - self.config["label_smoothing"] if real else 0.0, device=x.device)
         logits = disc(self._disc_input(x, energy))
-        loss = F.binary_cross_entropy_with_logits(logits, target, weight=self._bce_weight(energy))
+        loss = F.binary_cross_entropy_with_logits(logits, target)
         return loss, {"bce": loss.item()}
 
     def g_loss(self, disc, fake, energy, gen, real=None):
         target = torch.ones(len(fake), device=fake.device)
         logits = disc(self._disc_input(fake, energy))
-        bce = F.binary_cross_entropy_with_logits(logits, target, weight=self._bce_weight(energy))
+        bce = F.binary_cross_entropy_with_logits(logits, target)
         parts = {"bce": bce.item()}
         loss = self.config["adv_weight"] * bce
         if self.config["mmd_weight"] and real is not None:

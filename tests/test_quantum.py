@@ -295,11 +295,14 @@ def test_other_devices_refuse_qiskit_options():
         make_device(device_cfg("no.such"), 3)
 
 
-def test_model_space_round_trip(small_showers):
-    """showers(to_model(cells)) is the reduced view of the cells; u is near standard."""
+@pytest.mark.parametrize("prior", [False, True])
+def test_model_space_round_trip(small_showers, prior):
+    """showers(to_model(cells)) is the reduced view of the cells; u is near standard; with the
+    profile prior the pixel values are shares relative to the data's mean profile at E, so
+    they average 1 in every pixel (within 5 %), where plain shares span 0.1-2."""
     cells, energy = small_showers
     plugin_cls = get_plugin("quantum")
-    cfg = load_config("quantum")
+    cfg = load_config("quantum", sets=[f"profile_prior={prior}"])
     from qcalo.data.dataset import ShowerData
 
     data = ShowerData.from_arrays(cells, energy, ecal_3dgan())
@@ -311,6 +314,11 @@ def test_model_space_round_trip(small_showers):
     np.testing.assert_allclose(back, want, rtol=2e-4, atol=1e-7)
     assert abs(x[:, -1].mean()) < 0.3 and 0.7 < x[:, -1].std() < 1.3
     assert torch.allclose(x[:, :8].mean(1), torch.ones(len(x)), atol=1e-5)
+    pixel_means = x[:, :8].mean(0)
+    if prior:
+        assert torch.all((pixel_means - 1).abs() < 0.05), pixel_means
+    else:
+        assert pixel_means.min() < 0.3 and pixel_means.max() > 1.5, pixel_means
 
 
 def test_configs_load_and_default_config_is_the_default():
@@ -449,3 +457,20 @@ def test_classical_twin_matches_the_quantum_generator(small_showers):
         built[name] = (plugin.noise_size, sum(p.numel() for p in g.parameters()), type(d))
     (nq, pq, dq), (nm, pm, dm) = built["quantum"], built["mlp"]
     assert nq == nm and dq is dm and abs(pm - pq) <= 0.05 * pq
+
+
+@pytest.mark.parametrize("floor", [0.0, 0.3])
+def test_noise_floor_keeps_every_qubit_noisy(small_showers, floor):
+    """With every trainable noise scale at 0 (a trap: no gradient leads out of it), the events
+    of one energy are all alike without a floor and still fluctuate with noise_floor 0.3."""
+    from qcalo.data.dataset import ShowerData
+
+    cells, energy = small_showers
+    cls, cfg = get_plugin("quantum"), load_config("quantum", sets=[f"noise_floor={floor}"])
+    plugin = cls(cfg, ecal_3dgan(), cls.calibrate(cfg, ShowerData.from_arrays(cells, energy, ecal_3dgan())))
+    g, _ = plugin.build()
+    with torch.no_grad():
+        g.noise_scale.zero_()
+        x = g(plugin.latent(torch.full((64,), 50.0), torch.Generator().manual_seed(0)))
+    spread = x.std(dim=0).max().item()
+    assert (spread > 0.05) if floor else (spread < 1e-5), spread

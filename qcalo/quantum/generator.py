@@ -33,6 +33,7 @@ class QuantumGenerator(nn.Module):
         reupload: bool = True,
         init_scale: float = 0.1,
         energy_readout: str = "asin",
+        noise_floor: float = 0.0,
     ):
         super().__init__()
         self.lay, self.qdev, self.subs, self.layers, self.reupload = (
@@ -50,6 +51,10 @@ class QuantumGenerator(nn.Module):
         self.enc_w = nn.Parameter(torch.ones(sub_generators, enc_layers, n))
         self.enc_b = nn.Parameter(torch.zeros(sub_generators, enc_layers, n))
         self.noise_scale = nn.Parameter(torch.ones(sub_generators, n))
+        # |scale| >= noise_floor: a scale of 0 is a trap (the gradient of any average over
+        # symmetric noise w.r.t. its scale vanishes there), seen to switch off the energy
+        # qubit's noise so that the total energy's spread came from the encoding's wiggles
+        self.noise_floor = noise_floor
         if energy_readout not in READOUTS:
             raise ConfigError(f"energy_readout '{energy_readout}': expected one of {', '.join(READOUTS)}")
         self.energy_readout = energy_readout
@@ -72,7 +77,12 @@ class QuantumGenerator(nn.Module):
             enc = self.enc_w[k] * f[:, None, None] + self.enc_b[k]  # (B, enc_layers, n)
             if not self.reupload:
                 enc = torch.cat([enc, enc.new_zeros(b, self.layers - 1, n)], dim=1)
-            out = self._qnode(noise[:, k] * self.noise_scale[k], enc, self.weights[k])
+            scale = (
+                self.noise_scale[k].abs().clamp_min(self.noise_floor)
+                if self.noise_floor
+                else self.noise_scale[k]
+            )
+            out = self._qnode(noise[:, k] * scale, enc, self.weights[k])
             out = torch.stack(list(out), dim=-1) if isinstance(out, list | tuple) else out
             out = out.reshape(b, -1).to(latent.dtype)
             p, z = read_out(self.lay, out)

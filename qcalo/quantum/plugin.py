@@ -30,6 +30,7 @@ class QuantumPlugin(ReducedGanPlugin):
         "sub_generators": 1,  # born: patches of 2^q pixels, one circuit each
         "ancillas": 0,  # born: ancilla qubits per sub-generator (post-selected on |0>)
         "init_scale": 0.1,  # std of the initial rotation angles
+        "noise_floor": 0.3,  # noise angles = N(0, 1) x max(|trainable scale|, this), per qubit
         "energy_readout": "asin",  # u from the energy qubit: asin (a asin<Z> + c) or linear (a <Z> + c)
         **DEVICE_DEFAULTS,
     }
@@ -52,6 +53,7 @@ class QuantumPlugin(ReducedGanPlugin):
             c["reupload"],
             c["init_scale"],
             c["energy_readout"],
+            c["noise_floor"],
         )
         return g, self.reduced_discriminator()
 
