@@ -8,13 +8,17 @@ from qcalo.data.dataset import open_showers
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_data_tour_runs(tmp_path):
+def run_example(name: str, *args: str) -> subprocess.CompletedProcess:
+    """Run examples/NAME.py as a user would; fails the test with its stderr if it fails."""
     proc = subprocess.run(
-        [sys.executable, str(ROOT / "examples" / "data_tour.py"), "--n", "300", "--out-dir", str(tmp_path)],
-        capture_output=True,
-        text=True,
+        [sys.executable, str(ROOT / "examples" / f"{name}.py"), *args], capture_output=True, text=True
     )
     assert proc.returncode == 0, proc.stderr
+    return proc
+
+
+def test_data_tour_runs(tmp_path):
+    proc = run_example("data_tour", "--n", "300", "--out-dir", str(tmp_path))
     assert "300 showers" in proc.stdout and "train 2" in proc.stdout
     assert "one batch: cells (128, 25, 25, 25)" in proc.stdout
     ratio = float(proc.stdout.split("deposited / primary energy: ")[1].split()[0])
@@ -24,13 +28,7 @@ def test_data_tour_runs(tmp_path):
 
 
 def test_int8_inference_quick(tmp_path):
-    proc = subprocess.run(
-        [sys.executable, str(ROOT / "examples" / "int8_inference.py"), "--quick", "--threads", "1"]
-        + ["--out-dir", str(tmp_path)],
-        capture_output=True,
-        text=True,
-    )
-    assert proc.returncode == 0, proc.stderr
+    proc = run_example("int8_inference", "--quick", "--threads", "1", "--out-dir", str(tmp_path))
     assert (tmp_path / "generator.int8.onnx").stat().st_size < (
         tmp_path / "generator.onnx"
     ).stat().st_size / 2.5
@@ -45,13 +43,7 @@ def test_int8_inference_quick(tmp_path):
 def test_quantum_devices_quick(tmp_path):
     """One checkpoint on four devices through `--set device.*` only; 1024 shots move the mean
     profile's KL by < 10 % of its value, the noise model moves it more."""
-    proc = subprocess.run(
-        [sys.executable, str(ROOT / "examples" / "quantum_devices.py"), "--quick"]
-        + ["--out-dir", str(tmp_path)],
-        capture_output=True,
-        text=True,
-    )
-    assert proc.returncode == 0, proc.stderr
+    proc = run_example("quantum_devices", "--quick", "--out-dir", str(tmp_path))
     table = proc.stdout.split("ms/shower\n")[1].splitlines()
     assert len(table) == 12
     kl = {}
@@ -74,13 +66,7 @@ def test_compare_classical_quantum_quick(tmp_path):
     """Quantum, its MLP twin and a Conv2D on one table: parameter counts match the twin's
     promise, every model trains the quantum run's step count, and a 4-step model is far above
     the reference's noise floor (KL of the mean profile) at every energy."""
-    proc = subprocess.run(
-        [sys.executable, str(ROOT / "examples" / "compare_classical_quantum.py"), "--quick"]
-        + ["--out-dir", str(tmp_path)],
-        capture_output=True,
-        text=True,
-    )
-    assert proc.returncode == 0, proc.stderr
+    proc = run_example("compare_classical_quantum", "--quick", "--out-dir", str(tmp_path))
     res = json.loads((tmp_path / "results.json").read_text())
     models = res["models"]
     assert list(models) == ["quantum", "mlp twin", "conv2d"]
