@@ -155,8 +155,9 @@ def data_sampling_fraction(data: ShowerData) -> list[float]:
     return fit_sampling_fraction(*deposited_energies(data))
 
 
-def sampling_fraction(coeffs: list[float], energy: torch.Tensor) -> torch.Tensor:
-    """Evaluate a `fit_log_energy` polynomial (e.g. the sampling fraction) at energies (GeV), in torch."""
+def sampling_fraction(coeffs: list[float] | torch.Tensor, energy: torch.Tensor) -> torch.Tensor:
+    """Evaluate a `fit_log_energy` polynomial (e.g. the sampling fraction) at energies (GeV), in
+    torch. `coeffs` may also be a (powers, K) tensor of K polynomials, with energy (B, 1): (B, K)."""
     x = torch.log(energy)
     out = torch.zeros_like(x)
     for c in coeffs:
