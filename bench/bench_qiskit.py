@@ -10,11 +10,13 @@ the jobs (sweeps) it took, on
   - the default model (born ansatz, 4 qubits, 4 layers, 52 angles): qiskit.aer with shots and
     the noise model of a fake IBM backend (sweep, SPSA, plugin), and qiskit.remote on that fake
     backend (SamplerV2 jobs, counted; and as configs/quantum_ibm.yaml runs it: SPSA, the
-    generator step reusing the discriminator's fakes, one job per step). Noisy 8-qubit circuits
-    are not timed: routed onto the heavy-hex map the 8-qubit ring uses 12 physical qubits, ~4 s
-    per circuit in Aer here.
-The plugin path is timed on a small batch (--plugin-batch) and its per-event time scaled to the
-batch (stated as such: it runs one circuit after another). Then the sweep's outputs and
+    generator step reusing the discriminator's fakes, one job per step);
+  - 8 qubits with shots and that noise, with a CNOT chain instead of the ring (the chain maps
+    onto the heavy-hex coupling map without SWAPs: 8 physical qubits; the ring needs 12, ~4 s per
+    12-qubit noisy circuit here): SPSA, and parameter-shift.
+The plugin path and the noisy 8-qubit parameter-shift sweep are timed on a small batch
+(--plugin-batch) and their per-event time scaled to the batch (stated as such: the plugin runs
+one circuit after another, the sweep's cost is its circuit count). Then the sweep's outputs and
 gradients against default.qubit's on one batch (exact: max difference; shots: correlation).
 
     python bench/bench_qiskit.py [--batch 64] [--plugin-batch 1] [--noise-model fake_torino]
@@ -83,11 +85,19 @@ def agreement(sets: list[str], batch: int) -> tuple[float, float, float]:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--batch", type=int, default=64)
-    p.add_argument("--plugin-batch", type=int, default=1, help="batch of the (slow) plugin path")
+    p.add_argument(
+        "--plugin-batch",
+        type=int,
+        default=1,
+        help="batch of the slow rows (plugin path, noisy 8q parameter-shift)",
+    )
     p.add_argument("--noise-model", default="fake_torino", help="fake backend (>= 8 qubits)")
     p.add_argument("--shots", type=int, default=1024)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--skip-plugin", action="store_true", help="only the batched rows")
+    p.add_argument(
+        "--only", default="", help="only the rows whose name contains this (e.g. '8q aer shots+noise')"
+    )
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     warnings.filterwarnings("ignore")
@@ -95,21 +105,27 @@ def main() -> None:
     noise = f"device.noise_model={args.noise_model}"
     remote = ["device.name=qiskit.remote", f"device.backend={args.noise_model}", shots]
     qnode, e = "device.execution=qnode", EIGHT_QUBITS
+    linear, spsa = "entangler=linear", "device.diff_method=spsa"
     rows = [
         ("8q default.qubit backprop", [*e], args.batch),
         ("8q aer exact, sweep", [*e, aer], args.batch),
         ("8q aer exact, plugin", [*e, aer, qnode], args.plugin_batch),
         ("8q aer shots, sweep", [*e, aer, shots], args.batch),
         ("8q aer shots, plugin", [*e, aer, shots, qnode], args.plugin_batch),
+        # noisy 8 qubits: a CNOT chain maps onto heavy-hex without SWAPs (8 physical qubits; the
+        # ring needs 12, and a 12-qubit density matrix costs ~4 s per circuit here)
+        ("8q aer shots+noise, spsa", [*e, aer, shots, noise, linear, spsa], args.batch),
+        ("8q aer shots+noise, sweep", [*e, aer, shots, noise, linear], args.plugin_batch),
         ("4q default.qubit backprop", [], args.batch),
         ("4q aer shots+noise, sweep", [aer, shots, noise], args.batch),
-        ("4q aer shots+noise, spsa", [aer, shots, noise, "device.diff_method=spsa"], args.batch),
+        ("4q aer shots+noise, spsa", [aer, shots, noise, spsa], args.batch),
         ("4q aer shots+noise, plugin", [aer, shots, noise, qnode], args.plugin_batch),
         ("4q remote fake, sweep", remote, args.batch),
-        ("4q remote fake, spsa+shared", [*remote, "device.diff_method=spsa", "share_fakes=true"], args.batch),
+        ("4q remote fake, spsa+shared", [*remote, spsa, "share_fakes=true"], args.batch),
     ]
     if args.skip_plugin:
         rows = [r for r in rows if "plugin" not in r[0]]
+    rows = [r for r in rows if args.only in r[0]]
     print(
         f"one training step, batch {args.batch}, {args.shots} shots where sampled, noise of "
         f"{args.noise_model}, {args.threads} threads; 8q: angle ansatz, 2 layers; 4q: the default model"

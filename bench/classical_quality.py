@@ -31,6 +31,7 @@ def untrained_checkpoint(run: Path, out: Path) -> Path:
     from qcalo.train import Trainer
 
     saved = json.loads((run / "config.json").read_text())  # keys added since: their defaults
+    saved["init_from"] = None  # untrained: not the networks a fine-tuning run started from
     cfg = load_config(saved["generator"], base=saved, overrides={"out": str(out)})
     Trainer(cfg, progress=False)._checkpoint()
     return out / "last.pt"

@@ -40,10 +40,15 @@ DEFAULTS: dict[str, Any] = {
     # true: the first generator step reuses the discriminator's fake batch (pytorch/examples dcgan):
     # one generator pass per step instead of two, i.e. one job per step on a quantum device
     "share_fakes": False,
+    "init_from": None,  # a checkpoint whose generator (its averaged weights, if any) and
+    # discriminator a new run starts from, e.g. an exact-simulator run fine-tuned on a noisy device;
+    # optimisers, step count and calibration are the new run's own
     "device": "cpu",  # cpu, cuda, cuda:1
     "val_showers": 1000,  # held-out showers used for validation each epoch
     "val_scan_showers": 100,  # generated showers at each of 5 energies for the sampling-fraction scan
+    "score_spread_weight": 1.0,  # weight of the resolution (spread) term in the best-checkpoint score
     "checkpoint_every": 0,  # also checkpoint every N steps (0: at epoch ends only)
+    "val_every": 0,  # also validate (and keep best.pt) every N steps (0: at epoch ends only)
     "log_every": 10,
     "out": None,  # run folder; None: runs/<generator>
 }

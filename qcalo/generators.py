@@ -66,6 +66,11 @@ class GanPlugin:
         """(generator, discriminator)."""
         raise NotImplementedError
 
+    def adapt(self, generator: nn.Module, data: ShowerData, gen: torch.Generator) -> dict[str, float]:
+        """Called when a run starts from another run's networks (`init_from`), possibly on another
+        device: refit in closed form what the data fix directly. Returns what it changed (logged)."""
+        return {}
+
     def to_model(self, cells: torch.Tensor, energy: torch.Tensor) -> torch.Tensor:
         """A batch of showers (GeV) in the model's space."""
         return cells

@@ -163,12 +163,19 @@ class Trainer:
         if not 0.0 <= config["ema"] < 1.0:
             raise ConfigError(f"ema {config['ema']}: expected a decay in [0, 1) (0: off)")
         self.g_ema = self._weights() if config["ema"] else None
+        self.init_log: dict[str, Any] = {}
+        self.started_from = bool(config["init_from"]) and not state
         if state:
             self._restore(state)
-        elif resume and self.main:
-            print(f"qcalo: no checkpoint in {self.out}; starting a new run", file=sys.stderr)
+        else:
+            if resume and self.main:
+                print(f"qcalo: no checkpoint in {self.out}; starting a new run", file=sys.stderr)
+            if config["init_from"]:
+                self._init_from(config["init_from"])
         if self.main:
             self._prepare_run_folder(resumed=state is not None)
+            if self.init_log:
+                self._log(self.init_log)
             self.val_ref = self._validation_reference()
             e, d = deposited_energies(self.train_data)
             self.sf_fit = fit_sampling_fraction(e, d)
@@ -303,6 +310,41 @@ class Trainer:
             state["best"],
         )
 
+    def _init_from(self, path: str) -> None:
+        """Start a new run from another run's networks (a resumed run ignores this)."""
+        state = load_checkpoint(path)
+        saved = state["config"]["generator"]
+        if saved != self.cfg["generator"]:
+            raise ConfigError(
+                f"init_from {path}: a '{saved}' checkpoint, this run trains '{self.cfg['generator']}'"
+            )
+        models = state["models"]
+        for name, module, weights in (
+            ("generator", _unwrap(self.g), models.get("generator_ema", models["generator"])),
+            ("discriminator", _unwrap(self.d), models["discriminator"]),
+        ):
+            own = module.state_dict()
+            wrong = [k for k in own if k not in weights or weights[k].shape != own[k].shape]
+            if wrong or set(weights) - set(own):
+                raise ConfigError(
+                    f"init_from {path}: its {name} does not fit this run's (keys or shapes differ: "
+                    f"{', '.join(wrong or sorted(set(weights) - set(own)))}); train with the same "
+                    f"architecture settings"
+                )
+            module.load_state_dict(weights)
+        # its own seeded generator: the same refit on every rank, the loop's streams untouched
+        refit_gen = torch.Generator().manual_seed(self.cfg["seed"])
+        changed = self.plugin.adapt(_unwrap(self.g), self.train_data, refit_gen)
+        if self.g_ema is not None:
+            self.g_ema = self._weights()
+        if self.main:
+            refit = ", ".join(f"{k} {v:.4g}" for k, v in changed.items())
+            print(
+                f"qcalo: networks from {path}" + (f"; refitted on this device: {refit}" if refit else ""),
+                file=sys.stderr,
+            )
+            self.init_log = {"step": 0, "init_from": str(path), **changed}
+
     def _checkpoint(self, best: bool = False) -> None:
         state = self._state()  # collective under DDP: every rank takes part
         if self.main:
@@ -394,8 +436,9 @@ class Trainer:
                 "try a lower learning rate (--set lr_g=... lr_d=...)"
             )
 
-    def validate(self, epoch: int) -> dict[str, float]:
-        """Shower-shape MSE and sampling-fraction error of generated vs held-out showers."""
+    def validate(self, epoch: int, plot: str = "") -> dict[str, float]:
+        """Shower-shape MSE and sampling-fraction error of generated vs held-out showers
+        (plots/<plot or epochNNN>.png)."""
         ref, bins = self.val_ref
         gen = torch.Generator().manual_seed(self.cfg["seed"] * 7919 + epoch)
         energy = torch.as_tensor(ref.energy, dtype=torch.float32)
@@ -429,7 +472,9 @@ class Trainer:
         sf_error = max(scores["mre_sampling_fraction"], scores.get("sf_scan_worst", 0.0))
         spread = abs(math.log(max(res["ratio_spread_sampling_fraction"]["overall"], 1e-6)))
         spread = max(spread, scores.get("spread_scan_worst", 0.0))
-        scores["score"] = sf_error + math.sqrt(scores["mse_shapes"]) + spread
+        scores["score"] = (
+            sf_error + math.sqrt(scores["mse_shapes"]) + self.cfg["score_spread_weight"] * spread
+        )
         scores["per_bin"] = {
             "energy_bins": bins.labels(),
             **{name: [None if np.isnan(v) else v for v in res[name]["per_bin"]] for name in names},
@@ -440,8 +485,8 @@ class Trainer:
             ref,
             fake,
             bins,
-            self.out / "plots" / f"epoch{epoch:03d}.png",
-            title=f"{self.cfg['generator']} epoch {epoch}, step {self.step}",
+            self.out / "plots" / f"{plot or f'epoch{epoch:03d}'}.png",
+            title=f"{self.cfg['generator']} {plot or f'epoch {epoch}'}, step {self.step}",
         )
         return scores
 
@@ -479,6 +524,16 @@ class Trainer:
                 f"showers (per process); lower it with --set batch_size=..."
             )
         last_val: dict[str, float] = {}
+        if self.started_from and self.step == 0:
+            # what init_from (and its refit) gives is the first candidate for best.pt: on a noisy
+            # device, gradient steps can make it worse (measured: SPSA fine-tuning after the
+            # read-out refit widened the spread error from ~6 % to 20-50 %)
+            if self.main:
+                last_val = self.validate(0, plot="start")
+                self.best = last_val["score"]
+                self._log({"epoch": 0, "step": 0, "val": last_val})
+                print(f"start (step 0, from {cfg['init_from']}): score {self.best:.4g}", file=sys.stderr)
+            self._checkpoint(best=True)
         deadline = time.monotonic() + 60 * cfg["time_limit_min"] if cfg["time_limit_min"] else math.inf
         while self.epoch < cfg["epochs"] and self.step < max_steps and time.monotonic() < deadline:
             self.stream.set_epoch(self.epoch, self.batch)
@@ -502,15 +557,21 @@ class Trainer:
                     self._log({"epoch": self.epoch, "step": self.step, **logs, "s_per_step": per_step})
                 if cfg["checkpoint_every"] and self.step % cfg["checkpoint_every"] == 0:
                     self._checkpoint()
-                if self.step >= max_steps or time.monotonic() >= deadline:
+                # val_every: validate mid-epoch too (long epochs); the epoch then goes on from
+                # this batch, as a resumed run does, so the training itself is unchanged
+                val_due = cfg["val_every"] and self.step % cfg["val_every"] == 0
+                if self.step >= max_steps or time.monotonic() >= deadline or val_due:
                     break
             bar.close()
             validated_epoch = self.epoch
+            plot = ""
             if self.batch >= len(self.stream):  # the epoch is complete
                 self.epoch, self.batch = self.epoch + 1, 0
+            else:
+                plot = f"epoch{validated_epoch:03d}_step{self.step}"
             improved = False
             if self.main:
-                last_val = self.validate(validated_epoch)
+                last_val = self.validate(validated_epoch, plot)
                 improved = last_val["score"] < self.best
                 self.best = min(self.best, last_val["score"])
                 self._log({"epoch": validated_epoch, "step": self.step, "val": last_val})

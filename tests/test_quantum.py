@@ -474,3 +474,39 @@ def test_noise_floor_keeps_every_qubit_noisy(small_showers, floor):
         x = g(plugin.latent(torch.full((64,), 50.0), torch.Generator().manual_seed(0)))
     spread = x.std(dim=0).max().item()
     assert (spread > 0.05) if floor else (spread < 1e-5), spread
+
+
+def test_init_from_refits_the_energy_readout_to_the_data(quantum_run, tmp_path, sim_file):
+    """Weights moved to a device that damps <Z> (emulated: the read-out's a halved, c shifted)
+    get their u back to the data's mean and spread at once; refit_readout=false keeps them."""
+    from qcalo.generators import deposited_energies
+    from qcalo.train import Trainer, save_checkpoint
+
+    out, _ = quantum_run
+    state = load_checkpoint(out / "last.pt")
+    for models in (state["models"]["generator"], state["models"]["generator_ema"]):
+        models["energy_head"] = models["energy_head"] * torch.tensor([0.5, 1.0]) + torch.tensor([0.0, 0.4])
+    damped = tmp_path / "damped.pt"
+    save_checkpoint(damped, state)
+
+    def u_moments(refit):
+        sets = [*FAST, f"init_from={damped}", f"refit_readout={refit}", "refit_showers=500"]
+        t = Trainer(
+            load_config("quantum", None, sets, {"data": [str(sim_file)], "out": str(tmp_path / refit)}), False
+        )
+        e, d = deposited_energies(t.train_data)
+        energy = torch.as_tensor(e, dtype=torch.float32)
+        mu, sigma = t.plugin._mu_sigma(energy)
+        u_data = (torch.log(torch.as_tensor(d / e, dtype=torch.float32)) - mu) / sigma
+        with torch.no_grad():  # a fresh sample, 10 events per training energy
+            u = t.g(t.plugin.latent(energy.repeat(10), torch.Generator().manual_seed(99)))[:, -1]
+        logged = json.loads((tmp_path / refit / "log.jsonl").read_text().splitlines()[0])
+        return u.mean() - u_data.mean(), u.std() / u_data.std(), logged
+
+    shift, ratio, logged = u_moments("false")
+    assert abs(ratio - 1) > 0.3 or abs(shift) > 0.3  # the damped read-out is visibly off
+    assert "readout_scale" not in logged
+    shift, ratio, logged = u_moments("true")
+    # tolerances: the refit sees the 180 training showers once (standard errors ~0.05-0.08)
+    assert abs(ratio - 1) < 0.15 and abs(shift) < 0.2, (ratio, shift)
+    assert logged["init_from"] == str(damped) and logged["readout_scale"] > 1.3

@@ -62,8 +62,10 @@ def test_run_folder(trained):
     assert steps == [1, 2, 3, 4] and all(np.isfinite(r["g_loss"]) for r in records if "g_loss" in r)
     val = [r["val"] for r in records if "val" in r]
     assert len(val) == 1 and {"mse_shapes", "mre_sampling_fraction", "score"} <= set(val[0])
-    assert [p.name for p in (trained / "plots").iterdir()] == ["epoch000.png"]
-    assert (trained / "plots" / "epoch000.png").stat().st_size > 10_000
+    assert [p.name for p in (trained / "plots").iterdir()] == [
+        "epoch000_step4.png"
+    ]  # the epoch is not complete
+    assert (trained / "plots" / "epoch000_step4.png").stat().st_size > 10_000
     state = torch.load(trained / "last.pt", weights_only=True)  # plain tensors and primitives only
     assert state["config"]["generator"] == "conv2d" and state["step"] == 4
     assert json.loads((trained / "config.json").read_text())["batch_size"] == 8
@@ -75,6 +77,14 @@ def test_resume_reproduces_the_uninterrupted_run(tmp_path, sim_file, trained):
     assert same_weights(tmp_path / "last.pt", trained / "last.pt")
     steps = [json.loads(line)["step"] for line in (tmp_path / "log.jsonl").read_text().splitlines()]
     assert steps.count(3) == 1 and steps.count(4) == 2  # one step record and one validation record
+
+
+def test_validating_mid_epoch_leaves_the_training_unchanged(tmp_path, sim_file, trained):
+    train(tmp_path, sim_file, "val_every=2", steps=4)
+    assert same_weights(tmp_path / "last.pt", trained / "last.pt")
+    records = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records if "val" in r] == [2, 4]
+    assert (tmp_path / "plots" / "epoch000_step2.png").exists()
 
 
 def test_weight_average_resumes_exactly_and_generates(tmp_path, sim_file):
@@ -102,6 +112,43 @@ def test_checkpoint_of_an_older_qcalo_loads_with_defaults_for_new_keys(tmp_path,
     del state["config"]["ema"]  # as written before the key existed
     plugin, g = plugin_from_checkpoint(state)
     assert plugin.config["ema"] == 0.0 and not g.training
+
+
+def test_init_from_starts_a_new_run_from_a_checkpoints_networks(tmp_path, sim_file, trained):
+    """init_from: the new run's networks start as the checkpoint's (the averaged generator when
+    it has one), with fresh optimisers and step count; another architecture is a clear error."""
+    src = load_checkpoint(trained / "last.pt")
+    cfg = load_config(
+        "conv2d",
+        None,
+        [*FAST, f"init_from={trained / 'last.pt'}"],
+        {"data": [str(sim_file)], "out": str(tmp_path)},
+    )
+    trainer = Trainer(cfg, progress=False)
+    for key, module in (("generator", trainer.g), ("discriminator", trainer.d)):
+        assert all(torch.equal(v, src["models"][key][k]) for k, v in module.state_dict().items())
+    assert trainer.step == 0 and not trainer.opt_g.state
+    cfg["max_steps"] = 1
+    Trainer(cfg, progress=False).fit()  # the starting point is validated and is the first best.pt
+    records = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]
+    assert records[0] == {"step": 0, "init_from": str(trained / "last.pt")}
+    assert records[1]["step"] == 0 and "score" in records[1]["val"]
+    assert (tmp_path / "plots" / "start.png").exists() and load_checkpoint(tmp_path / "best.pt")["step"] in (
+        0,
+        1,
+    )
+    fresh = Trainer(
+        load_config("conv2d", None, FAST, {"data": [str(sim_file)], "out": str(tmp_path)}), progress=False
+    )
+    assert not torch.equal(next(fresh.g.parameters()), next(trainer.g.parameters()))
+    other = load_config(
+        "conv3d",
+        None,
+        [f"init_from={cfg['init_from']}"],
+        {"data": [str(sim_file)], "out": str(tmp_path / "c3")},
+    )
+    with pytest.raises(QcaloError, match="a 'conv2d' checkpoint, this run trains 'conv3d'"):
+        Trainer(other, progress=False)
 
 
 def test_sigkill_then_resume(tmp_path, sim_file):
