@@ -312,7 +312,10 @@ class Trainer:
 
     def _init_from(self, path: str) -> None:
         """Start a new run from another run's networks (a resumed run ignores this)."""
-        state = load_checkpoint(path)
+        try:
+            state = load_checkpoint(path)
+        except ConfigError as exc:
+            raise ConfigError(f"init_from: {exc} (train that run first, or --set init_from=null)") from None
         saved = state["config"]["generator"]
         if saved != self.cfg["generator"]:
             raise ConfigError(
