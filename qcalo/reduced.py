@@ -168,14 +168,18 @@ class ReducedGanPlugin(GanPlugin):
     def to_model(self, cells: torch.Tensor, energy: torch.Tensor) -> torch.Tensor:
         pix = self.view.apply(cells, self.geometry).reshape(len(cells), -1).to(torch.float32)
         total = pix.sum(dim=1).clamp_min(1e-12)
-        mu, sigma = self._mu_sigma(energy)
-        u = ((torch.log(total / energy) - mu) / sigma).clamp(-10, 10)
+        u = self.standard_total(total, energy)
         shares = pix / total[:, None]
         prior = self._prior(energy)
         if prior is not None:
             shares = shares / prior
             shares = shares / shares.sum(dim=1, keepdim=True)
         return torch.cat([shares * self.pixels, u[:, None]], dim=1)
+
+    def standard_total(self, total: torch.Tensor, energy: torch.Tensor) -> torch.Tensor:
+        """u: ln(deposited / E) standardised by the data's fits of its mean and spread at E."""
+        mu, sigma = self._mu_sigma(energy)
+        return ((torch.log(total / energy) - mu) / sigma).clamp(-10, 10)
 
     def showers(self, x: torch.Tensor, energy: torch.Tensor) -> torch.Tensor:
         mu, sigma = self._mu_sigma(energy)

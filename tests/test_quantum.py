@@ -496,8 +496,7 @@ def test_init_from_refits_the_energy_readout_to_the_data(quantum_run, tmp_path, 
         )
         e, d = deposited_energies(t.train_data)
         energy = torch.as_tensor(e, dtype=torch.float32)
-        mu, sigma = t.plugin._mu_sigma(energy)
-        u_data = (torch.log(torch.as_tensor(d / e, dtype=torch.float32)) - mu) / sigma
+        u_data = t.plugin.standard_total(torch.as_tensor(d, dtype=torch.float32), energy)
         with torch.no_grad():  # a fresh sample, 10 events per training energy
             u = t.g(t.plugin.latent(energy.repeat(10), torch.Generator().manual_seed(99)))[:, -1]
         logged = json.loads((tmp_path / refit / "log.jsonl").read_text().splitlines()[0])

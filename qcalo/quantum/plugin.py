@@ -74,8 +74,7 @@ class QuantumPlugin(ReducedGanPlugin):
             return {}
         e, d = deposited_energies(data)
         energy = torch.as_tensor(e, dtype=torch.float32)
-        mu, sigma = self._mu_sigma(energy)
-        u_data = ((torch.log(torch.as_tensor(d / e, dtype=torch.float32)) - mu) / sigma).clamp(-10, 10)
+        u_data = self.standard_total(torch.as_tensor(d, dtype=torch.float32), energy)
         pick = torch.randperm(len(e), generator=gen)[: self.config["refit_showers"]]
         u_gen = generator(self.latent(energy[pick], gen))[:, -1]
         scale = (u_data.std() / u_gen.std()).item()
