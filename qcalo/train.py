@@ -312,6 +312,11 @@ class Trainer:
 
     def _init_from(self, path: str) -> None:
         """Start a new run from another run's networks (a resumed run ignores this)."""
+        if Path(path).resolve().parent == self.out.resolve():
+            raise ConfigError(
+                f"init_from {path} is in this run's folder {self.out}, which the new run would "
+                "overwrite; choose another --out"
+            )
         try:
             state = load_checkpoint(path)
         except ConfigError as exc:

@@ -149,7 +149,10 @@ def test_init_from_starts_a_new_run_from_a_checkpoints_networks(tmp_path, sim_fi
     )
     with pytest.raises(QcaloError, match="a 'conv2d' checkpoint, this run trains 'conv3d'"):
         Trainer(other, progress=False)
-    other.update(generator="conv2d", init_from=str(tmp_path / "missing.pt"))
+    other.update(generator="conv2d", out=str(trained))
+    with pytest.raises(QcaloError, match="is in this run's folder"):
+        Trainer(other, progress=False)
+    other.update(out=str(tmp_path / "c3"), init_from=str(tmp_path / "missing.pt"))
     with pytest.raises(
         QcaloError, match=r"init_from: checkpoint .*missing.pt does not exist \(train that run"
     ):
