@@ -38,9 +38,12 @@ class _Gan3DLossPlugin(GanPlugin):
         # train more often), and the best checkpoint judged, as in the 3DGAN's validation, by the
         # mean sampling fraction and the shapes: a short training's spread is 2-4x the data's and
         # swings with it from epoch to epoch, so a spread term would decide alone (measured: it
-        # kept a Conv2D checkpoint 18 % off at 5 GeV over one within 7.2 % at all 5 scan energies)
+        # kept a Conv2D checkpoint 18 % off at 5 GeV over one within 7.2 % at all 5 scan energies);
+        # the mean depth at the scan energies counts, as the shapes' MSE over wide energy bins
+        # hardly sees where the maximum sits at a given energy
         "sample_energy_power": 0.5,
         "score_spread_weight": 0.0,
+        "score_depth_weight": 1.0,
     }
     generator_cls: type[nn.Module] = Generator3D
     discriminator_cls: type[nn.Module] = Discriminator3D

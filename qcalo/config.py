@@ -47,6 +47,7 @@ DEFAULTS: dict[str, Any] = {
     "val_showers": 1000,  # held-out showers used for validation each epoch
     "val_scan_showers": 100,  # generated showers at each of 5 energies for the sampling-fraction scan
     "score_spread_weight": 1.0,  # weight of the resolution (spread) term in the best-checkpoint score
+    "score_depth_weight": 0.0,  # weight of the scan's mean shower depth (worst relative error) in it
     "checkpoint_every": 0,  # also checkpoint every N steps (0: at epoch ends only)
     "val_every": 0,  # also validate (and keep best.pt) every N steps (0: at epoch ends only)
     "log_every": 10,

@@ -9,6 +9,7 @@ found by name in REGISTRY and imported only when used.
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -146,13 +147,20 @@ def fit_sampling_fraction(energy: np.ndarray, deposited: np.ndarray, degree: int
     return fit_log_energy(energy, deposited / energy, degree)
 
 
+def per_shower(data: ShowerData, *observables: Callable) -> tuple[np.ndarray, ...]:
+    """(primary energies, then `observable(cells, geometry)` of every shower for each
+    observable) of a whole data set, read chunk by chunk in one pass."""
+    columns: list[list[np.ndarray]] = [[] for _ in range(len(observables) + 1)]
+    for cells, e in data.chunks():
+        columns[0].append(e)
+        for column, observable in zip(columns[1:], observables, strict=True):
+            column.append(np.asarray(observable(cells, data.geometry), dtype=np.float64))
+    return tuple(np.concatenate(c) for c in columns)
+
+
 def deposited_energies(data: ShowerData) -> tuple[np.ndarray, np.ndarray]:
     """(primary energies, deposited energies) of a whole data set, read chunk by chunk (GeV)."""
-    energy, deposited = [], []
-    for cells, e in data.chunks():
-        deposited.append(total_energy(cells, data.geometry).astype(np.float64))
-        energy.append(e)
-    return np.concatenate(energy), np.concatenate(deposited)
+    return per_shower(data, total_energy)
 
 
 def data_sampling_fraction(data: ShowerData) -> list[float]:

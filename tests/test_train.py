@@ -339,3 +339,30 @@ def test_full_epoch_is_validated_under_its_own_number(tmp_path, sim_file):
     assert [p.name for p in (tmp_path / "plots").iterdir()] == ["epoch000.png"]
     state = load_checkpoint(tmp_path / "last.pt")
     assert state["epoch"] == 1 and state["batch"] == 0 and state["step"] == 6  # ceil(180 / 32)
+
+
+def test_energy_scan_scores_the_mean_shower_depth(tmp_path, sim_file, monkeypatch):
+    """Simulated showers at the 5 scan energies sit on the data's depth fit (measured worst 0.018);
+    the same showers two layers deeper are flagged at every energy, and the score counts that."""
+    from qcalo.data.simulate import simulate
+
+    cfg = load_config("conv2d", sets=FAST + ["val_scan_showers=100"], overrides={"data": [str(sim_file)]})
+    cfg["out"] = str(tmp_path)
+    trainer = Trainer(cfg, progress=False)
+    shift = 0
+
+    def showers(generator, energy, gen):  # the same showers for the same energies
+        cells = simulate(energy.numpy(), seed=int(energy.sum()))
+        return torch.from_numpy(np.roll(cells, shift, axis=3))  # z is the last axis
+
+    monkeypatch.setattr(trainer.plugin, "generate", showers)
+    same = trainer._energy_scan(trainer.g, 0)
+    depth = {k: v for k, v in same.items() if k.startswith("depth_scan_") and "worst" not in k}
+    assert len(depth) == 5 and same["depth_scan_worst"] < 0.05, depth  # 180 training showers' fit
+    shift = 2
+    deeper = trainer._energy_scan(trainer.g, 0)
+    # 2 layers over a mean depth of ~11 (9 GeV) to ~19 (220 GeV) layers (measured 0.18 to 0.11)
+    assert all(0.08 < deeper[k] < 0.25 for k in depth), deeper
+    val = trainer.validate(0)
+    trainer.cfg["score_depth_weight"] = 0.0
+    assert val["score"] - trainer.validate(0)["score"] == pytest.approx(val["depth_scan_worst"])

@@ -27,6 +27,12 @@ def mean_depth(cells: np.ndarray, geometry: Geometry) -> np.ndarray:
     return _weighted_mean(prof, np.arange(prof.shape[1]) + 0.5)
 
 
+def relative_depth(cells: np.ndarray, geometry: Geometry) -> np.ndarray:
+    """Per shower, `mean_depth` over the number of layers: comparable between a full geometry
+    and a view that rebins its layers."""
+    return mean_depth(cells, geometry) / geometry.shape[geometry.depth_axis]
+
+
 def transverse_rms(cells: np.ndarray, geometry: Geometry, axis: str | int, centre: float | None = None):
     """Per shower, the energy-weighted RMS of (cell index - centre) along a transverse axis.
 
