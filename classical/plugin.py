@@ -18,7 +18,9 @@ from qcalo.generators import GanPlugin, data_sampling_fraction, sampling_fractio
 class _Gan3DLossPlugin(GanPlugin):
     """Shared by Conv3D and Conv2D: the 3DGAN's preprocessing, conditioning and losses.
 
-    Cells below `threshold` GeV are zeroed and multiplied by `xscale`; the latent vector is
+    Cells below `threshold` GeV are zeroed, multiplied by `xscale` and raised to `cell_power`
+    (1: the 3DGAN's linear cells; < 1 narrows the range between a 10 and a 100 GeV shower, and
+    between a shower's core and its first layers, that the discriminator sees); the latent vector is
     N(0, 1)^latent_size times E / yscale; the discriminator learns real/fake (BCE), regresses
     E / yscale (MAPE) and the generator is also pulled towards the ECAL sum expected from the
     data's sampling fraction (MAPE).
@@ -29,6 +31,7 @@ class _Gan3DLossPlugin(GanPlugin):
         "xscale": 100.0,
         "yscale": 100.0,
         "threshold": 1e-6,
+        "cell_power": 1.0,
         "gen_weight": 2.0,
         "aux_weight": 0.1,
         "ecal_weight": 0.1,
@@ -54,6 +57,8 @@ class _Gan3DLossPlugin(GanPlugin):
             raise ConfigError(
                 f"generator '{self.name}' makes 25 x 25 x 25 showers; the data has {geometry.describe()}"
             )
+        if not 0.0 < config["cell_power"] <= 1.0:
+            raise ConfigError(f"cell_power {config['cell_power']}: expected 0 < p <= 1")
         self.weights = (config["gen_weight"], config["aux_weight"], config["ecal_weight"])
 
     @classmethod
@@ -65,10 +70,22 @@ class _Gan3DLossPlugin(GanPlugin):
 
     def to_model(self, cells: torch.Tensor, energy: torch.Tensor) -> torch.Tensor:
         cells = torch.where(cells < self.config["threshold"], torch.zeros_like(cells), cells)
-        return cells * self.config["xscale"]
+        return self._power(cells * self.config["xscale"], self.config["cell_power"])
 
     def showers(self, x: torch.Tensor, energy: torch.Tensor) -> torch.Tensor:
-        return x / self.config["xscale"]
+        return self._power(x, 1.0 / self.config["cell_power"]) / self.config["xscale"]
+
+    @staticmethod
+    def _power(x: torch.Tensor, p: float) -> torch.Tensor:
+        return x if p == 1.0 else x.pow(p)
+
+    def _outputs(self, disc: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """The discriminator's (probability, energy, ECAL sum), the sum over linear cells: with
+        `cell_power` != 1 the discriminator's own sum of its input is not the energy."""
+        prob, aux, ecal = disc(x)
+        if self.config["cell_power"] != 1.0:
+            ecal = self.showers(x, None).sum(dim=tuple(range(1, x.dim()))) * self.config["xscale"]
+        return prob, aux, ecal
 
     @property
     def noise_size(self) -> int:
@@ -85,14 +102,14 @@ class _Gan3DLossPlugin(GanPlugin):
     def d_loss(self, disc, x, energy, real, gen):
         c = self.config
         labels = real_fake_labels(len(x), real, c["label_smoothing"], c["flip_prob"], gen, x.device)
-        outputs = disc(x)
+        outputs = self._outputs(disc, x)
         ecal_target = outputs[2].detach() if real else self.expected_ecal(energy)
         return gan3d_loss(outputs, labels, energy / c["yscale"], ecal_target, self.weights)
 
     def g_loss(self, disc, fake, energy, gen, real=None):
         labels = torch.ones(len(fake), device=fake.device)
         target = energy / self.config["yscale"]
-        return gan3d_loss(disc(fake), labels, target, self.expected_ecal(energy), self.weights)
+        return gan3d_loss(self._outputs(disc, fake), labels, target, self.expected_ecal(energy), self.weights)
 
 
 class Conv3DPlugin(_Gan3DLossPlugin):

@@ -103,3 +103,21 @@ def test_registry():
     assert get_plugin("conv3d").name == "conv3d" and get_plugin("conv2d").name == "conv2d"
     with pytest.raises(ConfigError, match="unknown generator 'conv4d'"):
         get_plugin("conv4d")
+
+
+@pytest.mark.parametrize("power", [1.0, 0.5])
+def test_cell_power_round_trip_and_the_ecal_sum_stays_linear(power):
+    from qcalo.config import load_config
+    from qcalo.data.geometry import ecal_3dgan
+
+    cfg = load_config("conv2d", sets=[f"cell_power={power}"])
+    plugin = get_plugin("conv2d")(cfg, ecal_3dgan(), {"sampling_fraction": [0.0, 0.0, 0.025]})
+    cells = torch.rand(3, 25, 25, 25) * 1e-2
+    cells[cells < 2e-3] = 0.0
+    energy = torch.tensor([10.0, 50.0, 100.0])
+    x = plugin.to_model(cells, energy)
+    assert torch.allclose(x, (cells * 100) ** power) and torch.allclose(plugin.showers(x, energy), cells)
+    _, _, ecal = plugin._outputs(Discriminator2D(), x)
+    torch.testing.assert_close(ecal, cells.sum(dim=(1, 2, 3)) * 100)  # the energy, whatever the power
+    with pytest.raises(ConfigError, match="cell_power 1.5"):
+        get_plugin("conv2d")({**cfg, "cell_power": 1.5}, ecal_3dgan(), {})
