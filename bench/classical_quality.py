@@ -5,7 +5,7 @@ script, in one run:
   1. simulates held-out showers (a seed the training never saw): flat 2-500 GeV, and 10/50/100 GeV;
   2. writes an untrained checkpoint of each architecture (same config, step 0) for comparison;
   3. generates with every checkpoint for the held-out energies;
-  4. prints, at 10, 50 and 100 GeV, the sampling fraction and peak layer of data and generators;
+  4. prints, at 10, 50 and 100 GeV, the sampling fraction and shower maximum of data and generators;
   5. runs the qcalo.evaluate comparison on the flat sample and prints its table.
 
     python bench/classical_quality.py --runs runs/conv3d runs/conv2d --out quality/ [--n 2000]
@@ -80,6 +80,12 @@ def main() -> None:
     print(f"{'':22}" + "".join(f"{e:>22.0f} GeV" for e in (10, 50, 100)))
     for name, table in rows.items():
         cells = "".join(f"{t['sum_over_e']:>14.4f} /{t['peak_layer']:>6.2f}    " for t in table)
+        print(f"{name:22}{cells}")
+    print("\nshower maximum (layer): argmax of the mean profile / gamma-function fit / mean depth:")
+    for name, table in rows.items():
+        cells = "".join(
+            f"{t['peak_layer']:>8.2f} /{t['gamma_maximum']:>6.2f} /{t['mean_depth']:>6.2f}" for t in table
+        )
         print(f"{name:22}{cells}")
     for name, table in rows.items():
         if name != "data":

@@ -94,6 +94,25 @@ def flatten(cfg: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
+# Keys added after runs were saved, with the value that reproduces what qcalo did before the key
+# existed: a saved config (resumed run, checkpoint) without one gets this, not today's default.
+BEFORE_KEY: dict[str, Any] = {
+    "cell_power": 1.0,
+    "ema": 0.0,
+    "sample_energy_power": 0.0,
+    "score_depth_weight": 0.0,
+    "score_spread_weight": 1.0,
+}
+
+
+def with_saved(cfg: dict[str, Any], saved: dict[str, Any]) -> dict[str, Any]:
+    """Today's defaults `cfg` replaced by a run's saved config (keys qcalo no longer has are
+    dropped; keys the run predates take their BEFORE_KEY value)."""
+    out = {**cfg, **{k: v for k, v in BEFORE_KEY.items() if k in cfg}}
+    out.update({k: v for k, v in saved.items() if k in cfg})
+    return out
+
+
 def load_config(
     generator: str | None,
     path: str | Path | None = None,
@@ -121,7 +140,7 @@ def load_config(
     plugin = get_plugin(name)
     cfg = {**DEFAULTS, **plugin.defaults}
     if base is not None:
-        cfg.update({k: v for k, v in base.items() if k in cfg})
+        cfg = with_saved(cfg, base)
         file_cfg = {}
     set_cfg: dict[str, Any] = {}
     for item in sets:

@@ -35,7 +35,7 @@ from tqdm import tqdm
 
 from qcalo import __version__, cli
 from qcalo.atomic import atomic_path, write_text
-from qcalo.config import DEFAULTS
+from qcalo.config import DEFAULTS, with_saved
 from qcalo.data.dataset import ShowerData, open_showers
 from qcalo.data.geometry import Geometry
 from qcalo.data.views import total_energy
@@ -86,8 +86,7 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
 def plugin_from_checkpoint(state: dict[str, Any]) -> tuple[GanPlugin, nn.Module]:
     """The plug-in and its generator (eval mode, CPU) as saved in a checkpoint."""
     cls = get_plugin(state["config"]["generator"])
-    # keys added to qcalo after the checkpoint was written take their defaults
-    config = {**DEFAULTS, **cls.defaults, **state["config"]}
+    config = with_saved({**DEFAULTS, **cls.defaults}, state["config"])
     plugin = cls(config, Geometry.from_json(state["geometry"]), state["calibration"])
     generator, _ = plugin.build()
     models = state["models"]

@@ -109,9 +109,12 @@ def test_checkpoint_of_an_older_qcalo_loads_with_defaults_for_new_keys(tmp_path,
     from qcalo.train import plugin_from_checkpoint
 
     state = load_checkpoint(trained / "last.pt")
-    del state["config"]["ema"]  # as written before the key existed
+    for key in ("ema", "cell_power"):  # as written before the keys existed
+        del state["config"][key]
     plugin, g = plugin_from_checkpoint(state)
-    assert plugin.config["ema"] == 0.0 and not g.training
+    # what qcalo did then, not today's defaults (0.99, 0.5): linear cells come out linear
+    assert plugin.config["ema"] == 0.0 and plugin.config["cell_power"] == 1.0 and not g.training
+    assert load_config(None, base=state["config"])["cell_power"] == 1.0  # a resumed run alike
 
 
 def test_init_from_starts_a_new_run_from_a_checkpoints_networks(tmp_path, sim_file, trained):

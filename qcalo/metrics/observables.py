@@ -57,6 +57,17 @@ def peak_layer(mean_profile: np.ndarray) -> float:
     return float(k + (0.5 * (y0 - y2) / den if den != 0 else 0.0))
 
 
+def gamma_maximum(mean_profile: np.ndarray) -> float:
+    """Depth of the maximum (0-based layers, as `peak_layer`) of the gamma function
+    dE/dt ~ t^(a-1) exp(-bt) (Longo and Sestili's longitudinal profile) with the profile's mean
+    and variance: t_max = (a - 1) / b = mean - variance / mean. Unlike the argmax it does not jump
+    between the layers of a flat-topped or jagged profile."""
+    t = np.arange(mean_profile.size) + 0.5
+    w = mean_profile / mean_profile.sum()
+    mean = float((w * t).sum())
+    return mean - float((w * (t - mean) ** 2).sum()) / mean - 0.5
+
+
 def resolution(deposited: np.ndarray) -> float:
     """Half the 16-84 % interval over the median: a resolution robust to leakage outliers."""
     q16, q50, q84 = np.percentile(deposited, [16, 50, 84])
@@ -72,6 +83,7 @@ def shower_summary(cells: np.ndarray, primary: np.ndarray, geometry: Geometry) -
         "sum_over_e": float(np.mean(dep / primary)),
         "resolution": resolution(dep),
         "peak_layer": peak_layer(prof.mean(axis=0)),
+        "gamma_maximum": gamma_maximum(prof.mean(axis=0)),
         "mean_depth": float(mean_depth(cells, geometry).mean()),
         "x_width": float(transverse_rms(cells, geometry, geometry.transverse_axes[0]).mean()),
         "cells_above_zero": float(occupancy(cells).mean()),
