@@ -128,8 +128,10 @@ def test_init_from_starts_a_new_run_from_a_checkpoints_networks(tmp_path, sim_fi
         {"data": [str(sim_file)], "out": str(tmp_path)},
     )
     trainer = Trainer(cfg, progress=False)
-    for key, module in (("generator", trainer.g), ("discriminator", trainer.d)):
-        assert all(torch.equal(v, src["models"][key][k]) for k, v in module.state_dict().items())
+    models = src["models"]
+    assert "generator_ema" in models  # the classical default ema 0.99
+    for saved, module in ((models["generator_ema"], trainer.g), (models["discriminator"], trainer.d)):
+        assert all(torch.equal(v, saved[k]) for k, v in module.state_dict().items())
     assert trainer.step == 0 and not trainer.opt_g.state
     cfg["max_steps"] = 1
     Trainer(cfg, progress=False).fit()  # the starting point is validated and is the first best.pt
