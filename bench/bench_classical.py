@@ -67,11 +67,13 @@ def bench(plugin_cls, device: torch.device, train_batch: int, repeats: int) -> d
             loss.backward()
             opt_d.step()
         g.train()
+        d.requires_grad_(False)  # as qcalo.train: no discriminator weight gradients in generator steps
         for _ in range(cfg["g_steps"]):
             loss, _ = plugin.g_loss(d, g(plugin.latent(e, gen)), e, gen)
             opt_g.zero_grad()
             loss.backward()
             opt_g.step()
+        d.requires_grad_(True)
 
     out["train_ms_per_shower"] = 1e3 * median_time(step, max(2, repeats // 2), sync) / train_batch
     return out
