@@ -52,8 +52,9 @@ class _Gan3DLossPlugin(GanPlugin):
         "sample_energy_power": 0.0,
         "score_spread_weight": 0.0,
         "score_depth_weight": 1.0,
-        # the sampling fraction of the raw weights swings by 20-100 % within 19 steps; their
-        # moving average's by a few %
+        # measured on 30-minute Conv2D runs validated every 19 steps (from step 152 on): a scan
+        # energy's sampling fraction moved by up to 117 % between validations with the raw
+        # weights, by up to 15-32 % with their moving average
         "ema": 0.99,
     }
     generator_cls: type[nn.Module] = Generator3D
