@@ -44,8 +44,8 @@ class _Gan3DLossPlugin(GanPlugin):
         "label_smoothing": 0.0,
         "flip_prob": 0.05,
         # loop settings: training showers drawn ~E^-0.5 (2-20 GeV are 3.6 % of a flat 2-500 GeV
-        # sample; drawn as they come, 30-minute Conv2D runs with ecal_weight 0.3 or 1.0 kept the
-        # 13 GeV sampling fraction 13-16 % low while 32-200 GeV met 10 %; ~E^-0.5 brought it
+        # sample; drawn as they come, Conv2D runs with ecal_weight 0.3 (570 steps) or 1.0 (380) kept
+        # the 13 GeV sampling fraction 13-16 % low while 32-200 GeV met 10 %; ~E^-0.5 brought it
         # within 2 %, measured on the scan at the best checkpoint, 2026-11-28), and the best
         # checkpoint judged, as in the 3DGAN's validation, by the mean sampling fraction and the
         # shapes: a short training's spread is 2-4x the data's and swings with it from epoch to
