@@ -1,10 +1,10 @@
 """Conv3D (3DGAN) vs Conv2D generators, side by side in one run.
 
 Prints for each architecture: parameter counts, generator inference time per shower at batch 1
-and batch 128 (median of repeats), and one full training step (discriminator on real + fake,
-`g_steps` generator updates, the 3DGAN losses) per shower; on the CPU with `--threads` threads
-and on CUDA when torch sees a GPU; then the Conv3D / Conv2D ratios (the seed reports 3.4x at
-inference and 6.45x in training, on GPU).
+and batch 128 (median of repeats), and one step of the training loop (`Trainer.train_step`:
+discriminator on real + fake, `g_steps` generator updates, moving average) per shower, on
+simulated showers; on the CPU with `--threads` threads and on CUDA when torch sees a GPU; then
+the Conv3D / Conv2D ratios (the seed reports 3.4x at inference and 6.45x in training, on GPU).
 
     python bench/bench_classical.py [--threads 2] [--train-batch 16] [--repeats 5] [--devices cpu cuda]
 """
@@ -13,14 +13,16 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import tempfile
 import time
+from pathlib import Path
 
+import numpy as np
 import torch
 
-from classical.plugin import Conv2DPlugin, Conv3DPlugin
-from qcalo.config import DEFAULTS
-from qcalo.data.geometry import ecal_3dgan
-from qcalo.data.simulate import simulate
+from qcalo.config import load_config
+from qcalo.data.simulate import simulate_file
+from qcalo.train import Trainer
 
 
 def median_time(fn, repeats: int, sync) -> float:
@@ -35,10 +37,16 @@ def median_time(fn, repeats: int, sync) -> float:
     return statistics.median(times)
 
 
-def bench(plugin_cls, device: torch.device, train_batch: int, repeats: int) -> dict[str, float]:
-    cfg = {**DEFAULTS, **plugin_cls.defaults}
-    plugin = plugin_cls(cfg, ecal_3dgan(), {"sampling_fraction": [0.0, 0.0, 0.0245]})
-    g, d = (m.to(device) for m in plugin.build())
+def bench(name: str, device: torch.device, train_batch: int, repeats: int, data: Path) -> dict[str, float]:
+    """Figures for one architecture; the training step is `qcalo.train.Trainer.train_step` itself
+    (discriminator on real + fake, `g_steps` generator updates, moving average), on `data`."""
+    with tempfile.TemporaryDirectory() as run:
+        cfg = load_config(
+            name,
+            overrides={"data": [str(data)], "out": run, "device": device.type, "batch_size": train_batch},
+        )
+        trainer = Trainer(cfg, progress=False)
+    plugin, g, d = trainer.plugin, trainer.g, trainer.d
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     gen = torch.Generator().manual_seed(0)
     out = {
@@ -50,31 +58,8 @@ def bench(plugin_cls, device: torch.device, train_batch: int, repeats: int) -> d
         z = plugin.latent(torch.full((batch,), 50.0, device=device), gen)
         with torch.no_grad():
             out[f"infer_b{batch}_ms"] = 1e3 * median_time(lambda z=z: g(z), repeats, sync) / batch
-    energy = torch.linspace(10, 400, train_batch)
-    cells = torch.from_numpy(simulate(energy.numpy(), seed=0))
-    opt_g = torch.optim.RMSprop(g.parameters(), lr=1e-3, alpha=0.9)
-    opt_d = torch.optim.RMSprop(d.parameters(), lr=1e-3, alpha=0.9)
-    x, e = plugin.to_model(cells.to(device), energy.to(device)), energy.to(device)
-
-    def step():
-        d.train()
-        g.eval()
-        with torch.no_grad():
-            fake = g(plugin.latent(e, gen))
-        for batch, real in ((x, True), (fake, False)):
-            loss, _ = plugin.d_loss(d, batch, e, real, gen)
-            opt_d.zero_grad()
-            loss.backward()
-            opt_d.step()
-        g.train()
-        d.requires_grad_(False)  # as qcalo.train: no discriminator weight gradients in generator steps
-        for _ in range(cfg["g_steps"]):
-            loss, _ = plugin.g_loss(d, g(plugin.latent(e, gen)), e, gen)
-            opt_g.zero_grad()
-            loss.backward()
-            opt_g.step()
-        d.requires_grad_(True)
-
+    cells, energy = (torch.from_numpy(a) for a in trainer.train_data.read(limit=train_batch))
+    step = lambda: trainer.train_step(cells, energy)  # noqa: E731
     out["train_ms_per_shower"] = 1e3 * median_time(step, max(2, repeats // 2), sync) / train_batch
     return out
 
@@ -91,6 +76,9 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     names = args.devices or ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     devices = [torch.device(name) for name in names]
+    tmp = tempfile.TemporaryDirectory()
+    energies = np.linspace(10.0, 400.0, max(4 * args.train_batch, 64))
+    data = simulate_file(Path(tmp.name) / "showers.h5", energies, seed=0, progress=False)
     for device in devices:
         label = (
             f"{device.type} ({args.threads} threads)"
@@ -99,8 +87,7 @@ def main() -> None:
         )
         print(f"== {label}, torch {torch.__version__}, training batch {args.train_batch}")
         res = {
-            name: bench(cls, device, args.train_batch, args.repeats)
-            for name, cls in (("conv3d", Conv3DPlugin), ("conv2d", Conv2DPlugin))
+            name: bench(name, device, args.train_batch, args.repeats, data) for name in ("conv3d", "conv2d")
         }
         print(f"{'':28}{'conv3d':>12}{'conv2d':>12}{'3d / 2d':>10}")
         for key, label_ in (
