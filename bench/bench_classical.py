@@ -12,6 +12,7 @@ the Conv3D / Conv2D ratios (the seed reports 3.4x at inference and 6.45x in trai
 from __future__ import annotations
 
 import argparse
+import functools
 import statistics
 import tempfile
 import time
@@ -39,13 +40,14 @@ def median_time(fn, repeats: int, sync) -> float:
 
 def bench(name: str, device: torch.device, train_batch: int, repeats: int, data: Path) -> dict[str, float]:
     """Figures for one architecture; the training step is `qcalo.train.Trainer.train_step` itself
-    (discriminator on real + fake, `g_steps` generator updates, moving average), on `data`."""
-    with tempfile.TemporaryDirectory() as run:
-        cfg = load_config(
-            name,
-            overrides={"data": [str(data)], "out": run, "device": device.type, "batch_size": train_batch},
-        )
-        trainer = Trainer(cfg, progress=False)
+    (discriminator on real + fake, `g_steps` generator updates, moving average), on `data`; the
+    trainer's run folder sits beside `data` (removed with it)."""
+    run = data.parent / f"{name}-{device.type}"
+    cfg = load_config(
+        name,
+        overrides={"data": [str(data)], "out": str(run), "device": device.type, "batch_size": train_batch},
+    )
+    trainer = Trainer(cfg, progress=False)
     plugin, g, d = trainer.plugin, trainer.g, trainer.d
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     gen = torch.Generator().manual_seed(0)
@@ -59,9 +61,28 @@ def bench(name: str, device: torch.device, train_batch: int, repeats: int, data:
         with torch.no_grad():
             out[f"infer_b{batch}_ms"] = 1e3 * median_time(lambda z=z: g(z), repeats, sync) / batch
     cells, energy = (torch.from_numpy(a) for a in trainer.train_data.read(limit=train_batch))
-    step = lambda: trainer.train_step(cells, energy)  # noqa: E731
+    step = functools.partial(trainer.train_step, cells, energy)
     out["train_ms_per_shower"] = 1e3 * median_time(step, max(2, repeats // 2), sync) / train_batch
     return out
+
+
+def report(device: torch.device, args: argparse.Namespace, data: Path) -> None:
+    """One device's table: both architectures and their ratios."""
+    label = (
+        f"{device.type} ({args.threads} threads)" if device.type == "cpu" else torch.cuda.get_device_name()
+    )
+    print(f"== {label}, torch {torch.__version__}, training batch {args.train_batch}")
+    res = {name: bench(name, device, args.train_batch, args.repeats, data) for name in ("conv3d", "conv2d")}
+    print(f"{'':28}{'conv3d':>12}{'conv2d':>12}{'3d / 2d':>10}")
+    for key, label_ in (
+        ("g_params", "generator parameters"),
+        ("d_params", "discriminator parameters"),
+        ("infer_b1_ms", "inference ms/shower, b=1"),
+        ("infer_b128_ms", "inference ms/shower, b=128"),
+        ("train_ms_per_shower", "training ms/shower (1 step)"),
+    ):
+        a, b = res["conv3d"][key], res["conv2d"][key]
+        print(f"{label_:28}{a:12.4g}{b:12.4g}{a / b:10.2f}")
 
 
 def main() -> None:
@@ -76,29 +97,11 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     names = args.devices or ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     devices = [torch.device(name) for name in names]
-    tmp = tempfile.TemporaryDirectory()
-    energies = np.linspace(10.0, 400.0, max(4 * args.train_batch, 64))
-    data = simulate_file(Path(tmp.name) / "showers.h5", energies, seed=0, progress=False)
-    for device in devices:
-        label = (
-            f"{device.type} ({args.threads} threads)"
-            if device.type == "cpu"
-            else torch.cuda.get_device_name()
-        )
-        print(f"== {label}, torch {torch.__version__}, training batch {args.train_batch}")
-        res = {
-            name: bench(name, device, args.train_batch, args.repeats, data) for name in ("conv3d", "conv2d")
-        }
-        print(f"{'':28}{'conv3d':>12}{'conv2d':>12}{'3d / 2d':>10}")
-        for key, label_ in (
-            ("g_params", "generator parameters"),
-            ("d_params", "discriminator parameters"),
-            ("infer_b1_ms", "inference ms/shower, b=1"),
-            ("infer_b128_ms", "inference ms/shower, b=128"),
-            ("train_ms_per_shower", "training ms/shower (1 step)"),
-        ):
-            a, b = res["conv3d"][key], res["conv2d"][key]
-            print(f"{label_:28}{a:12.4g}{b:12.4g}{a / b:10.2f}")
+    with tempfile.TemporaryDirectory() as tmp:
+        energies = np.linspace(10.0, 400.0, max(4 * args.train_batch, 64))
+        data = simulate_file(Path(tmp) / "showers.h5", energies, seed=0, progress=False)
+        for device in devices:
+            report(device, args, data)
 
 
 if __name__ == "__main__":
