@@ -26,13 +26,14 @@ from qcalo.generate import generate_file
 from qcalo.metrics.observables import shower_summary
 
 
-def untrained_checkpoint(run: Path, out: Path) -> Path:
+def untrained_checkpoint(run: Path, out: Path, device: str) -> Path:
     from qcalo.config import load_config
     from qcalo.train import Trainer
 
     saved = json.loads((run / "config.json").read_text())  # keys added since: their defaults
     saved["init_from"] = None  # untrained: not the networks a fine-tuning run started from
-    cfg = load_config(saved["generator"], base=saved, overrides={"out": str(out)})
+    # a run trained on a GPU is judged here too: its untrained twin is built where we generate
+    cfg = load_config(saved["generator"], base=saved, overrides={"out": str(out), "device": device})
     Trainer(cfg, progress=False)._checkpoint()
     return out / "last.pt"
 
@@ -62,7 +63,7 @@ def main() -> None:
         name = json.loads((run / "config.json").read_text())["generator"]
         best = run / "best.pt" if (run / "best.pt").exists() else run / "last.pt"
         checkpoints[name] = best
-        checkpoints[f"{name}_untrained"] = untrained_checkpoint(run, out / f"{name}_untrained")
+        checkpoints[f"{name}_untrained"] = untrained_checkpoint(run, out / f"{name}_untrained", args.device)
 
     rows = {"data": shower_table(fixed)}
     for name, ckpt in checkpoints.items():

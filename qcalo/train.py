@@ -295,7 +295,8 @@ class Trainer:
         _unwrap(self.d).load_state_dict(state["models"]["discriminator"])
         if self.g_ema is not None:  # a run that turns ema on when resumed starts its average here
             saved = state["models"].get("generator_ema") or self._weights()
-            self.g_ema = {k: v.clone() for k, v in saved.items()}
+            # checkpoints load onto the CPU: the average must live where the weights train
+            self.g_ema = {k: v.to(self.device, copy=True) for k, v in saved.items()}
         self.opt_g.load_state_dict(state["optimizers"]["generator"])
         self.opt_d.load_state_dict(state["optimizers"]["discriminator"])
         rng = state["rng"][self.rank]

@@ -105,6 +105,15 @@ def test_weight_average_resumes_exactly_and_generates(tmp_path, sim_file):
     assert all(torch.equal(g.state_dict()[k], ema[k]) for k in ema)
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_weight_average_resumes_on_cuda(tmp_path, sim_file):
+    """Checkpoints load onto the CPU; a resumed average must follow the weights to the GPU (it
+    did not: the first step after --resume on cuda failed with a device mismatch)."""
+    train(tmp_path, sim_file, "ema=0.9", "device=cuda", steps=2)
+    assert train_main(cli_args(tmp_path, sim_file, "--max-steps", "4", "--resume")) == 0
+    assert load_checkpoint(tmp_path / "last.pt")["step"] == 4
+
+
 def test_checkpoint_of_an_older_qcalo_loads_with_defaults_for_new_keys(tmp_path, trained):
     from qcalo.train import plugin_from_checkpoint
 
