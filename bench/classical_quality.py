@@ -88,6 +88,12 @@ def main() -> None:
             f"{t['peak_layer']:>8.2f} /{t['gamma_maximum']:>6.2f} /{t['mean_depth']:>6.2f}" for t in table
         )
         print(f"{name:22}{cells}")
+    # a generator can meet the sampling fraction with a diffuse floor over the whole volume; the
+    # transverse width and the cells above zero show it where the profiles' means do not
+    print("\ntransverse width (rms along x, cells) / cells above zero:")
+    for name, table in rows.items():
+        cells = "".join(f"{t['x_width']:>14.2f} /{t['cells_above_zero']:>6.0f}    " for t in table)
+        print(f"{name:22}{cells}")
     for name, table in rows.items():
         if name != "data":
             ratios = [t["sum_over_e"] / d["sum_over_e"] for t, d in zip(table, rows["data"], strict=True)]
