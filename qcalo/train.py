@@ -50,7 +50,7 @@ from qcalo.generators import (
 )
 from qcalo.metrics.binning import EnergyBins
 from qcalo.metrics.compare import MIN_PER_BIN, compare
-from qcalo.metrics.observables import compute_features, relative_depth
+from qcalo.metrics.observables import compute_features, relative_depth, transverse_rms
 
 CHECKPOINT_FORMAT = "qcalo-checkpoint-1"
 
@@ -112,6 +112,14 @@ def init_distributed(device: str) -> tuple[int, int, torch.device]:
             torch.cuda.set_device(local)
             return rank, world, torch.device("cuda", local)
     return rank, world, torch.device(device)
+
+
+def _width(cells: np.ndarray, geometry: Geometry) -> np.ndarray:
+    """Per shower, the energy-weighted RMS along the first transverse axis (NaN for a geometry
+    without one: a longitudinal view)."""
+    if not geometry.transverse_axes:
+        return np.full(len(cells), np.nan)
+    return transverse_rms(cells, geometry, geometry.transverse_axes[0])
 
 
 def _unwrap(module: nn.Module) -> nn.Module:
@@ -176,10 +184,15 @@ class Trainer:
             if self.init_log:
                 self._log(self.init_log)
             self.val_ref = self._validation_reference()
-            e, d, depth = per_shower(self.train_data, total_energy, relative_depth)
+            e, d, depth, width = per_shower(self.train_data, total_energy, relative_depth, _width)
             self.sf_fit = fit_sampling_fraction(e, d)
             self.sf_spread_fit = fit_log_energy(e, d / e, stat=np.std)
             self.depth_fit = fit_log_energy(e, depth)
+            # the transverse width, where the generator makes the data's cells: a generator can
+            # meet the sampling fraction and depth with energy dumped in the volume's boundary
+            # planes (measured: Conv3D runs, 30 % of a 10 GeV shower in the plane x = 0)
+            same_cells = self.plugin.output_geometry.shape == self.train_data.geometry.shape
+            self.width_fit = fit_log_energy(e, width) if same_cells and np.isfinite(width).all() else None
 
     # -- set-up helpers
 
@@ -533,8 +546,14 @@ class Trainer:
             out[f"spread_scan_{e:.3g}GeV"] = float(np.log(max(sf.std(), 1e-12) / spread))
             depth = relative_depth(cells, self.plugin.output_geometry).mean()
             out[f"depth_scan_{e:.3g}GeV"] = float(depth / sampling_fraction(self.depth_fit, at).item() - 1)
-        for name in ("sf", "spread", "depth"):
-            out[f"{name}_scan_worst"] = max(abs(v) for k, v in out.items() if k.startswith(f"{name}_scan_"))
+            if self.width_fit is not None:
+                width = _width(cells, self.plugin.output_geometry).mean()
+                expected_width = sampling_fraction(self.width_fit, at).item()
+                out[f"width_scan_{e:.3g}GeV"] = float(width / expected_width - 1)
+        for name in ("sf", "spread", "depth", "width"):
+            errors = [abs(v) for k, v in out.items() if k.startswith(f"{name}_scan_")]
+            if errors:
+                out[f"{name}_scan_worst"] = max(errors)
         return out
 
     def _validate_and_log(self, epoch: int, plot: str, label: str) -> tuple[dict[str, Any], bool]:
@@ -550,6 +569,7 @@ class Trainer:
             "re_spread_sampling_fraction",
             "spread_scan_worst",
             "depth_scan_worst",
+            "width_scan_worst",
         )
         summary = ", ".join(f"{k} {val[k]:.4g}" for k in shown if k in val)
         print(f"{label} (step {self.step}): {summary}", file=sys.stderr)

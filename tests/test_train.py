@@ -355,6 +355,33 @@ def test_full_epoch_is_validated_under_its_own_number(tmp_path, sim_file):
     assert state["epoch"] == 1 and state["batch"] == 0 and state["step"] == 6  # ceil(180 / 32)
 
 
+def test_energy_scan_logs_the_transverse_width(tmp_path, sim_file, monkeypatch):
+    """Simulated showers sit on the data's width fit; the same showers with 30 % of their energy
+    moved into the boundary plane x = 0 (what Conv3D runs did) are flagged at every energy."""
+    from qcalo.data.simulate import simulate
+
+    cfg = load_config("conv2d", sets=FAST + ["val_scan_showers=100"], overrides={"data": [str(sim_file)]})
+    cfg["out"] = str(tmp_path)
+    trainer = Trainer(cfg, progress=False)
+    dumped = 0.0
+
+    def showers(generator, energy, gen):
+        cells = simulate(energy.numpy(), seed=int(energy.sum()))
+        plane = dumped * cells.sum(axis=(1, 2, 3)) / (25 * 25)
+        cells = (1 - dumped) * cells
+        cells[:, 0] += plane[:, None, None]  # x is the first axis
+        return torch.from_numpy(cells)
+
+    monkeypatch.setattr(trainer.plugin, "generate", showers)
+    same = trainer._energy_scan(trainer.g, 0)
+    width = {k: v for k, v in same.items() if k.startswith("width_scan_") and "worst" not in k}
+    assert len(width) == 5 and same["width_scan_worst"] < 0.1, width  # measured 0.020
+    dumped = 0.3
+    wide = trainer._energy_scan(trainer.g, 0)
+    assert all(wide[k] > 2.0 for k in width), wide  # measured +4.7 to +4.9 (5.7x as wide)
+    assert wide["depth_scan_worst"] < 0.15  # the depth hardly sees it (measured 0.086)
+
+
 def test_energy_scan_scores_the_mean_shower_depth(tmp_path, sim_file, monkeypatch):
     """Simulated showers at the 5 scan energies sit on the data's depth fit (measured worst 0.018);
     the same showers two layers deeper are flagged at every energy, and the score counts that."""
