@@ -88,8 +88,8 @@ def main() -> None:
             f"{t['peak_layer']:>8.2f} /{t['gamma_maximum']:>6.2f} /{t['mean_depth']:>6.2f}" for t in table
         )
         print(f"{name:22}{cells}")
-    # a generator can meet the sampling fraction with a diffuse floor over the whole volume; the
-    # transverse width and the cells above zero show it where the profiles' means do not
+    # a generator can meet the sampling fraction with energy far from the shower core (measured:
+    # Conv3D runs, in the volume's boundary planes); the width and cells above zero show it
     print("\ntransverse width (rms along x, cells) / cells above zero:")
     for name, table in rows.items():
         cells = "".join(f"{t['x_width']:>14.2f} /{t['cells_above_zero']:>6.0f}    " for t in table)
