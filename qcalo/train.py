@@ -114,14 +114,6 @@ def init_distributed(device: str) -> tuple[int, int, torch.device]:
     return rank, world, torch.device(device)
 
 
-def _width(cells: np.ndarray, geometry: Geometry) -> np.ndarray:
-    """Per shower, the energy-weighted RMS along the first transverse axis (NaN for a geometry
-    without one: a longitudinal view)."""
-    if not geometry.transverse_axes:
-        return np.full(len(cells), np.nan)
-    return transverse_rms(cells, geometry, geometry.transverse_axes[0])
-
-
 def _unwrap(module: nn.Module) -> nn.Module:
     return module.module if isinstance(module, nn.parallel.DistributedDataParallel) else module
 
@@ -184,15 +176,20 @@ class Trainer:
             if self.init_log:
                 self._log(self.init_log)
             self.val_ref = self._validation_reference()
-            e, d, depth, width = per_shower(self.train_data, total_energy, relative_depth, _width)
-            self.sf_fit = fit_sampling_fraction(e, d)
-            self.sf_spread_fit = fit_log_energy(e, d / e, stat=np.std)
-            self.depth_fit = fit_log_energy(e, depth)
             # the transverse width, where the generator makes the data's cells: a generator can
             # meet the sampling fraction and depth with energy dumped in the volume's boundary
             # planes (measured: Conv3D runs, 30 % of a 10 GeV shower in the plane x = 0)
-            same_cells = self.plugin.output_geometry.shape == self.train_data.geometry.shape
-            self.width_fit = fit_log_energy(e, width) if same_cells and np.isfinite(width).all() else None
+            geometry = self.train_data.geometry
+            same_cells = self.plugin.output_geometry.shape == geometry.shape
+            self.width_axis = geometry.transverse_axes[0] if same_cells and geometry.transverse_axes else None
+            observables = [total_energy, relative_depth]
+            if self.width_axis is not None:
+                observables.append(lambda cells, geo: transverse_rms(cells, geo, self.width_axis))
+            e, d, depth, *width = per_shower(self.train_data, *observables)
+            self.sf_fit = fit_sampling_fraction(e, d)
+            self.sf_spread_fit = fit_log_energy(e, d / e, stat=np.std)
+            self.depth_fit = fit_log_energy(e, depth)
+            self.width_fit = fit_log_energy(e, width[0]) if width else None
 
     # -- set-up helpers
 
@@ -547,7 +544,7 @@ class Trainer:
             depth = relative_depth(cells, self.plugin.output_geometry).mean()
             out[f"depth_scan_{e:.3g}GeV"] = float(depth / sampling_fraction(self.depth_fit, at).item() - 1)
             if self.width_fit is not None:
-                width = _width(cells, self.plugin.output_geometry).mean()
+                width = transverse_rms(cells, self.plugin.output_geometry, self.width_axis).mean()
                 expected_width = sampling_fraction(self.width_fit, at).item()
                 out[f"width_scan_{e:.3g}GeV"] = float(width / expected_width - 1)
         for name in ("sf", "spread", "depth", "width"):

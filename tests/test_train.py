@@ -355,14 +355,19 @@ def test_full_epoch_is_validated_under_its_own_number(tmp_path, sim_file):
     assert state["epoch"] == 1 and state["batch"] == 0 and state["step"] == 6  # ceil(180 / 32)
 
 
+def scan_trainer(tmp_path, sim_file):
+    """A conv2d trainer whose energy scan tests replace the generator's showers."""
+    cfg = load_config("conv2d", sets=FAST + ["val_scan_showers=100"], overrides={"data": [str(sim_file)]})
+    cfg["out"] = str(tmp_path)
+    return Trainer(cfg, progress=False)
+
+
 def test_energy_scan_logs_the_transverse_width(tmp_path, sim_file, monkeypatch):
     """Simulated showers sit on the data's width fit; the same showers with 30 % of their energy
     moved into the boundary plane x = 0 (what Conv3D runs did) are flagged at every energy."""
     from qcalo.data.simulate import simulate
 
-    cfg = load_config("conv2d", sets=FAST + ["val_scan_showers=100"], overrides={"data": [str(sim_file)]})
-    cfg["out"] = str(tmp_path)
-    trainer = Trainer(cfg, progress=False)
+    trainer = scan_trainer(tmp_path, sim_file)
     dumped = 0.0
 
     def showers(generator, energy, gen):
@@ -387,9 +392,7 @@ def test_energy_scan_scores_the_mean_shower_depth(tmp_path, sim_file, monkeypatc
     the same showers two layers deeper are flagged at every energy, and the score counts that."""
     from qcalo.data.simulate import simulate
 
-    cfg = load_config("conv2d", sets=FAST + ["val_scan_showers=100"], overrides={"data": [str(sim_file)]})
-    cfg["out"] = str(tmp_path)
-    trainer = Trainer(cfg, progress=False)
+    trainer = scan_trainer(tmp_path, sim_file)
     shift = 0
 
     def showers(generator, energy, gen):  # the same showers for the same energies
