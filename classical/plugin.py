@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from classical.conv2d import Discriminator2D, Generator2D
-from classical.conv3d import Discriminator3D, Generator3D
+from classical.conv3d import PADDINGS, Discriminator3D, Generator3D
 from classical.losses import gan3d_loss, real_fake_labels
 from qcalo.data.dataset import ShowerData
 from qcalo.errors import ConfigError
@@ -127,6 +127,17 @@ class _Gan3DLossPlugin(GanPlugin):
 
 class Conv3DPlugin(_Gan3DLossPlugin):
     name = "conv3d"
+    # "zeros" as in Keras; "replicate" keeps low-energy showers out of the boundary planes (see
+    # Generator3D)
+    defaults = {**_Gan3DLossPlugin.defaults, "padding": "zeros"}
+
+    def __init__(self, config: dict[str, Any], geometry, calibration: dict[str, Any]):
+        super().__init__(config, geometry, calibration)
+        if config["padding"] not in PADDINGS:
+            raise ConfigError(f"padding {config['padding']!r}: expected one of {', '.join(PADDINGS)}")
+
+    def build(self) -> tuple[nn.Module, nn.Module]:
+        return Generator3D(self.config["latent_size"], self.config["padding"]), Discriminator3D()
 
 
 class Conv2DPlugin(_Gan3DLossPlugin):

@@ -99,6 +99,7 @@ def flatten(cfg: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 BEFORE_KEY: dict[str, Any] = {
     "cell_power": 1.0,
     "ema": 0.0,
+    "padding": "zeros",
     "sample_energy_power": 0.0,
     "score_depth_weight": 0.0,
     "score_spread_weight": 1.0,

@@ -30,6 +30,22 @@ def test_conv3d_generator_matches_the_keras_original():
     assert [tuple(m.scale_factor) for m in ups] == [(2.0, 2.0, 2.0), (2.0, 2.0, 3.0)]
 
 
+def test_generator_padding_decides_what_a_constant_input_becomes():
+    """A low-energy shower is the response to a nearly constant input (z E/100 ~ 0): with the Keras
+    zero padding the output has structure that only the volume's edges can give it (in training
+    it sits in the boundary planes), with edge padding it stays flat."""
+    torch.manual_seed(0)
+    flat = torch.full((2, 8, 7, 7, 8), -0.5)
+    zeros, edge = Generator3D(padding="zeros"), Generator3D(padding="replicate")
+    edge.load_state_dict(zeros.state_dict())  # same weights: only the padding differs
+    with torch.no_grad():
+        out_zeros, out_edge = zeros.eval().body(flat)[:, 0], edge.eval().body(flat)[:, 0]
+    assert out_edge.std() <= 1e-5 * out_edge.abs().mean() + 1e-12
+    assert out_zeros.std() > 0.1 * out_zeros.mean()  # the zeros around it make the structure
+    with pytest.raises(ValueError, match="padding 'reflect'"):
+        Generator3D(padding="reflect")
+
+
 def test_keras_same_padding_puts_the_extra_cell_after():
     # torch order is (z_before, z_after, y_before, y_after, x_before, x_after)
     assert same_pad3d((6, 6, 8)).padding == (3, 4, 2, 3, 2, 3)
@@ -121,3 +137,16 @@ def test_cell_power_round_trip_and_the_ecal_sum_stays_linear(power):
     torch.testing.assert_close(ecal, cells.sum(dim=(1, 2, 3)) * 100)  # the energy, whatever the power
     with pytest.raises(ConfigError, match="cell_power 1.5"):
         get_plugin("conv2d")({**cfg, "cell_power": 1.5}, ecal_3dgan(), {})
+
+
+def test_conv3d_padding_is_a_config_key_and_old_runs_keep_keras_zeros():
+    from qcalo.config import load_config
+    from qcalo.data.geometry import ecal_3dgan
+
+    cfg = load_config("conv3d", sets=["padding=replicate"])
+    g, _ = get_plugin("conv3d")(cfg, ecal_3dgan(), {"sampling_fraction": [0.025]}).build()
+    assert {type(m) for m in g.body if "Pad" in type(m).__name__} == {nn.ReplicationPad3d}
+    saved = {k: v for k, v in cfg.items() if k != "padding"}  # a run saved before the key existed
+    assert load_config(None, base=saved)["padding"] == "zeros"
+    with pytest.raises(ConfigError, match="padding 'edge': expected one of zeros, replicate"):
+        get_plugin("conv3d")({**cfg, "padding": "edge"}, ecal_3dgan(), {})

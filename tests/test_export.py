@@ -19,10 +19,10 @@ from qcalo.onnx_generator import OnnxGenerator
 from qcalo.train import Trainer
 
 
-def checkpoint(tmp_path_factory, name, data):
+def checkpoint(tmp_path_factory, name, data, sets=()):
     """A step-0 checkpoint of `name` (random weights: what export and int8 must handle anyway)."""
     out = tmp_path_factory.mktemp(name)
-    Trainer(load_config(name, sets=[f"out={out}", f"data={data}"]), progress=False)._checkpoint()
+    Trainer(load_config(name, sets=[f"out={out}", f"data={data}", *sets]), progress=False)._checkpoint()
     return out / "last.pt"
 
 
@@ -49,6 +49,15 @@ def test_export_is_one_file_with_dynamic_batch_and_matches_torch(exported, tmp_p
     (a, ea), (b, eb) = open_showers(tmp_path / "t.h5").read(), open_showers(tmp_path / "o.h5").read()
     assert np.array_equal(ea, eb) and a.shape == b.shape == (10, 25, 25, 25)
     assert np.abs(a - b).max() <= 1e-4 * np.abs(a).max()
+
+
+def test_conv3d_with_edge_padding_exports(tmp_path_factory, sim_file):
+    ckpt = checkpoint(tmp_path_factory, "conv3d", sim_file, ["padding=replicate"])
+    report = export_onnx(ckpt, ckpt.parent / "model.onnx")
+    assert report["check_max_rel_deviation"] <= FP32_TOLERANCE
+    pads = [n for n in onnx.load(str(ckpt.parent / "model.onnx")).graph.node if n.op_type == "Pad"]
+    modes = [helper.get_attribute_value(a) for n in pads for a in n.attribute if a.name == "mode"]
+    assert b"edge" in modes
 
 
 def test_int8_is_guarded_and_reported(exported, sim_file, tmp_path):
