@@ -17,13 +17,15 @@ SLOPE = 0.3
 BN = {"momentum": 0.01, "eps": 1e-3}
 
 
-PADDINGS = ("zeros", "replicate")
+PADDINGS = ("zeros", "replicate", "reflect")
 
 
 def _pad(pads: tuple[int, ...], mode: str) -> nn.Module:
     if mode not in PADDINGS:
         raise ValueError(f"padding {mode!r}: expected one of {', '.join(PADDINGS)}")
-    return nn.ConstantPad3d(pads, 0.0) if mode == "zeros" else nn.ReplicationPad3d(pads)
+    if mode == "zeros":
+        return nn.ConstantPad3d(pads, 0.0)
+    return nn.ReplicationPad3d(pads) if mode == "replicate" else nn.ReflectionPad3d(pads)
 
 
 def same_pad3d(kernel: tuple[int, int, int], mode: str = "zeros") -> nn.Module:
@@ -36,19 +38,20 @@ def same_pad3d(kernel: tuple[int, int, int], mode: str = "zeros") -> nn.Module:
 
 
 def pad3d(px: int, py: int, pz: int, mode: str = "zeros") -> nn.Module:
-    """Keras ZeroPadding3D((px, py, pz)) with mode 'zeros'; 'replicate' repeats the edge cells."""
+    """Keras ZeroPadding3D((px, py, pz)) with mode 'zeros'; 'replicate' repeats the edge cells,
+    'reflect' mirrors the cells next to them."""
     return _pad((pz, pz, py, py, px, px), mode)
 
 
 class Generator3D(nn.Module):
     """z (200) scaled by E/100 -> Dense -> 7x7x8x8 -> Conv3D stack -> ReLU -> (N, 25, 25, 25).
 
-    `padding` 'zeros' is the Keras original. Why 'replicate' exists: the input z E/100 nearly
-    vanishes at low energies, so a low-energy shower is the network's response to a constant
-    input, the negative constant that BatchNorm makes of it; zero padding is then the brightest
-    thing in the volume and that response sits in the boundary planes (untrained, in training
-    mode: 57-61 % of a 2-10 GeV shower's energy in the first layer, 12-17 % in a side plane).
-    Edge padding keeps a constant field constant, so nothing favours the boundaries.
+    `padding` 'zeros' is the Keras original. The input z E/100 nearly vanishes at low energies,
+    so a low-energy shower is the network's response to a nearly constant input, the negative
+    constant that BatchNorm makes of it; zero padding is then the brightest thing in the volume
+    and that response sits in the boundary planes (untrained, in training mode: 57-61 % of a
+    2-10 GeV shower's energy in the first layer, 12-17 % in a side plane). 'replicate' and
+    'reflect' keep a constant field constant (what they do in training: README).
     """
 
     def __init__(self, latent_size: int = 200, padding: str = "zeros"):

@@ -127,7 +127,7 @@ class _Gan3DLossPlugin(GanPlugin):
 
 class Conv3DPlugin(_Gan3DLossPlugin):
     name = "conv3d"
-    # "zeros" as in Keras; "replicate" keeps low-energy showers out of the boundary planes (see
+    # "zeros" as in Keras; "replicate" and "reflect" keep a constant input's response flat (see
     # Generator3D)
     defaults = {**_Gan3DLossPlugin.defaults, "padding": "zeros"}
 

@@ -30,20 +30,21 @@ def test_conv3d_generator_matches_the_keras_original():
     assert [tuple(m.scale_factor) for m in ups] == [(2.0, 2.0, 2.0), (2.0, 2.0, 3.0)]
 
 
-def test_generator_padding_decides_what_a_constant_input_becomes():
+@pytest.mark.parametrize("edge_mode", ["replicate", "reflect"])
+def test_generator_padding_decides_what_a_constant_input_becomes(edge_mode):
     """A low-energy shower is the response to a nearly constant input (z E/100 ~ 0): with the Keras
     zero padding the output has structure that only the volume's edges can give it (in training
-    it sits in the boundary planes), with edge padding it stays flat."""
+    it sits in the boundary planes), with edge or mirror padding it stays flat."""
     torch.manual_seed(0)
     flat = torch.full((2, 8, 7, 7, 8), -0.5)
-    zeros, edge = Generator3D(padding="zeros"), Generator3D(padding="replicate")
+    zeros, edge = Generator3D(padding="zeros"), Generator3D(padding=edge_mode)
     edge.load_state_dict(zeros.state_dict())  # same weights: only the padding differs
     with torch.no_grad():
         out_zeros, out_edge = zeros.eval().body(flat)[:, 0], edge.eval().body(flat)[:, 0]
     assert out_edge.std() <= 1e-5 * out_edge.abs().mean() + 1e-12
     assert out_zeros.std() > 0.1 * out_zeros.mean()  # the zeros around it make the structure
-    with pytest.raises(ValueError, match="padding 'reflect'"):
-        Generator3D(padding="reflect")
+    with pytest.raises(ValueError, match="padding 'circular'"):
+        Generator3D(padding="circular")
 
 
 def test_keras_same_padding_puts_the_extra_cell_after():
@@ -148,5 +149,5 @@ def test_conv3d_padding_is_a_config_key_and_old_runs_keep_keras_zeros():
     assert {type(m) for m in g.body if "Pad" in type(m).__name__} == {nn.ReplicationPad3d}
     saved = {k: v for k, v in cfg.items() if k != "padding"}  # a run saved before the key existed
     assert load_config(None, base=saved)["padding"] == "zeros"
-    with pytest.raises(ConfigError, match="padding 'edge': expected one of zeros, replicate"):
+    with pytest.raises(ConfigError, match="padding 'edge': expected one of zeros, replicate, reflect"):
         get_plugin("conv3d")({**cfg, "padding": "edge"}, ecal_3dgan(), {})

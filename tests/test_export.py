@@ -51,13 +51,14 @@ def test_export_is_one_file_with_dynamic_batch_and_matches_torch(exported, tmp_p
     assert np.abs(a - b).max() <= 1e-4 * np.abs(a).max()
 
 
-def test_conv3d_with_edge_padding_exports(tmp_path_factory, sim_file):
-    ckpt = checkpoint(tmp_path_factory, "conv3d", sim_file, ["padding=replicate"])
+@pytest.mark.parametrize("padding, onnx_mode", [("replicate", b"edge"), ("reflect", b"reflect")])
+def test_conv3d_with_other_padding_exports(tmp_path_factory, sim_file, padding, onnx_mode):
+    ckpt = checkpoint(tmp_path_factory, "conv3d", sim_file, [f"padding={padding}"])
     report = export_onnx(ckpt, ckpt.parent / "model.onnx")
     assert report["check_max_rel_deviation"] <= FP32_TOLERANCE
     pads = [n for n in onnx.load(str(ckpt.parent / "model.onnx")).graph.node if n.op_type == "Pad"]
     modes = [helper.get_attribute_value(a) for n in pads for a in n.attribute if a.name == "mode"]
-    assert b"edge" in modes
+    assert onnx_mode in modes
 
 
 def test_int8_is_guarded_and_reported(exported, sim_file, tmp_path):
