@@ -63,6 +63,7 @@ class _Gan3DLossPlugin(GanPlugin):
     }
     generator_cls: type[nn.Module] = Generator3D
     discriminator_cls: type[nn.Module] = Discriminator3D
+    generator_options: tuple[str, ...] = ()  # config keys passed on to generator_cls
 
     def __init__(self, config: dict[str, Any], geometry, calibration: dict[str, Any]):
         super().__init__(config, geometry, calibration)
@@ -79,7 +80,8 @@ class _Gan3DLossPlugin(GanPlugin):
         return {"sampling_fraction": data_sampling_fraction(data)}
 
     def build(self) -> tuple[nn.Module, nn.Module]:
-        return self.generator_cls(self.config["latent_size"]), self.discriminator_cls()
+        options = {key: self.config[key] for key in self.generator_options}
+        return self.generator_cls(self.config["latent_size"], **options), self.discriminator_cls()
 
     def to_model(self, cells: torch.Tensor, energy: torch.Tensor) -> torch.Tensor:
         cells = torch.where(cells < self.config["threshold"], torch.zeros_like(cells), cells)
@@ -130,14 +132,12 @@ class Conv3DPlugin(_Gan3DLossPlugin):
     # "zeros" as in Keras; "replicate" and "reflect" keep a constant input's response flat (see
     # Generator3D)
     defaults = {**_Gan3DLossPlugin.defaults, "padding": "zeros"}
+    generator_options = ("padding",)
 
     def __init__(self, config: dict[str, Any], geometry, calibration: dict[str, Any]):
         super().__init__(config, geometry, calibration)
         if config["padding"] not in PADDINGS:
             raise ConfigError(f"padding {config['padding']!r}: expected one of {', '.join(PADDINGS)}")
-
-    def build(self) -> tuple[nn.Module, nn.Module]:
-        return Generator3D(self.config["latent_size"], self.config["padding"]), Discriminator3D()
 
 
 class Conv2DPlugin(_Gan3DLossPlugin):
