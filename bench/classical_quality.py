@@ -59,8 +59,10 @@ def main() -> None:
     fixed = simulate_file(out / "heldout_fixed.h5", fixed_e, args.seed + 1, progress=False)
 
     checkpoints = {}
-    for run in args.runs:
-        name = json.loads((run / "config.json").read_text())["generator"]
+    generators = [json.loads((run / "config.json").read_text())["generator"] for run in args.runs]
+    for run, generator in zip(args.runs, generators, strict=True):
+        # two runs of one generator (e.g. two settings side by side) keep their folder names
+        name = generator if generators.count(generator) == 1 else f"{generator}_{run.name}"
         best = run / "best.pt" if (run / "best.pt").exists() else run / "last.pt"
         checkpoints[name] = best
         checkpoints[f"{name}_untrained"] = untrained_checkpoint(run, out / f"{name}_untrained", args.device)

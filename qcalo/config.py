@@ -99,6 +99,7 @@ def flatten(cfg: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 BEFORE_KEY: dict[str, Any] = {
     "cell_power": 1.0,
     "ema": 0.0,
+    "energy_input": "product",
     "padding": "zeros",
     "sample_energy_power": 0.0,
     "score_depth_weight": 0.0,

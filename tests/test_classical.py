@@ -151,3 +151,24 @@ def test_conv3d_padding_is_a_config_key_and_old_runs_keep_keras_zeros():
     assert load_config(None, base=saved)["padding"] == "zeros"
     with pytest.raises(ConfigError, match="padding 'edge': expected one of zeros, replicate, reflect"):
         get_plugin("conv3d")({**cfg, "padding": "edge"}, ecal_3dgan(), {})
+
+
+def test_energy_input_concat_keeps_a_low_energy_input_alive():
+    """product: z E/100 (the 3DGAN); concat: [E/100, z] (its angle versions, Conv3D's default),
+    one noise fewer; runs saved before the key keep the product."""
+    from qcalo.config import load_config
+    from qcalo.data.geometry import ecal_3dgan
+
+    calib = {"sampling_fraction": [0.025]}
+    product = get_plugin("conv3d")(load_config("conv3d", sets=["energy_input=product"]), ecal_3dgan(), calib)
+    concat = get_plugin("conv3d")(load_config("conv3d", sets=["energy_input=concat"]), ecal_3dgan(), calib)
+    assert (product.noise_size, concat.noise_size) == (200, 199)
+    energy = torch.tensor([2.0, 500.0])
+    z = torch.randn(2, 200, generator=torch.Generator().manual_seed(0))
+    torch.testing.assert_close(product.condition(z, energy), z * torch.tensor([[0.02], [5.0]]))
+    c = concat.condition(z[:, :199], energy)
+    assert c.shape == (2, 200) and torch.equal(c[:, 0], energy / 100) and torch.equal(c[:, 1:], z[:, :199])
+    saved = {k: v for k, v in load_config("conv3d").items() if k != "energy_input"}
+    assert load_config(None, base=saved)["energy_input"] == "product"
+    with pytest.raises(ConfigError, match="energy_input 'sum': expected one of product, concat"):
+        get_plugin("conv3d")({**load_config("conv3d"), "energy_input": "sum"}, ecal_3dgan(), calib)

@@ -38,7 +38,9 @@ def test_export_is_one_file_with_dynamic_batch_and_matches_torch(exported, tmp_p
     assert report["check_max_rel_deviation"] <= FP32_TOLERANCE
     assert sorted(p.name for p in path.parent.glob("model.onnx*")) == ["model.onnx"]  # no .onnx.data
     model = OnnxGenerator(path)
-    assert model.geometry.shape == (25, 25, 25) and model.noise_size == 200
+    # Conv3D: [E/100, z] (energy_input concat), Conv2D: z E/100
+    assert model.geometry.shape == (25, 25, 25)
+    assert model.noise_size == (199 if "conv3d" in str(ckpt) else 200)
     # the same seed gives the same showers from the checkpoint and from the ONNX file (batch 7 and a
     # last batch of 3: the batch axis is dynamic)
     common = ["--energies", "10", "100", "--n", "5", "--seed", "3", "--batch-size", "7", "--quiet"]
@@ -86,7 +88,8 @@ def test_int8_is_guarded_and_reported(exported, sim_file, tmp_path):
         quantized = weight_from is not None and weight_from.op_type == "DequantizeLinear"
         assert quantized == (node.name in q["quantized_groups"]), node.name
     assert len(q["trials"]) >= 2 + (len(weighted) if q["fp32_groups"] else 0)
-    cells = OnnxGenerator(out).run(np.random.default_rng(0).normal(size=(4, 200)), np.full(4, 50.0))
+    model = OnnxGenerator(out)
+    cells = model.run(np.random.default_rng(0).normal(size=(4, model.noise_size)), np.full(4, 50.0))
     assert cells.shape == (4, 25, 25, 25) and np.isfinite(cells).all()
 
 
