@@ -19,6 +19,11 @@ from qcalo.generators import GanPlugin, data_sampling_fraction, sampling_fractio
 ENERGY_INPUTS = ("product", "concat")
 
 
+def _check_choice(config: dict[str, Any], key: str, choices: tuple[str, ...]) -> None:
+    if config[key] not in choices:
+        raise ConfigError(f"{key} {config[key]!r}: expected one of {', '.join(choices)}")
+
+
 class _Gan3DLossPlugin(GanPlugin):
     """Shared by Conv3D and Conv2D: the 3DGAN's preprocessing, conditioning and losses.
 
@@ -79,10 +84,7 @@ class _Gan3DLossPlugin(GanPlugin):
             )
         if not 0.0 < config["cell_power"] <= 1.0:
             raise ConfigError(f"cell_power {config['cell_power']}: expected 0 < p <= 1")
-        if config["energy_input"] not in ENERGY_INPUTS:
-            raise ConfigError(
-                f"energy_input {config['energy_input']!r}: expected one of {', '.join(ENERGY_INPUTS)}"
-            )
+        _check_choice(config, "energy_input", ENERGY_INPUTS)
         self.weights = (config["gen_weight"], config["aux_weight"], config["ecal_weight"])
 
     @classmethod
@@ -144,14 +146,13 @@ class Conv3DPlugin(_Gan3DLossPlugin):
     # Generator3D)
     # [E/100, z] as the 3DGAN's angle versions: with z E/100 a low-energy shower is the response to a
     # nearly vanishing input (see Generator3D). Same command and seed (batch 16, CPU, 2026-11-28):
-    # validation shape MSE 0.0135 at step 250 and 0.0039 at 350, with the product 0.144 and 0.144
+    # validation shape MSE 0.0135 at step 250 and 0.0039 at 350; with the product 0.144 at both
     defaults = {**_Gan3DLossPlugin.defaults, "padding": "zeros", "energy_input": "concat"}
     generator_options = ("padding",)
 
     def __init__(self, config: dict[str, Any], geometry, calibration: dict[str, Any]):
         super().__init__(config, geometry, calibration)
-        if config["padding"] not in PADDINGS:
-            raise ConfigError(f"padding {config['padding']!r}: expected one of {', '.join(PADDINGS)}")
+        _check_choice(config, "padding", PADDINGS)
 
 
 class Conv2DPlugin(_Gan3DLossPlugin):
