@@ -11,17 +11,12 @@ from classical.conv2d import Discriminator2D, Generator2D
 from classical.conv3d import PADDINGS, Discriminator3D, Generator3D
 from classical.losses import gan3d_loss, real_fake_labels
 from qcalo.data.dataset import ShowerData
-from qcalo.errors import ConfigError
+from qcalo.errors import ConfigError, check_choice
 from qcalo.generators import GanPlugin, data_sampling_fraction, sampling_fraction
 
 # how the primary energy enters the generator: z E / yscale (the 3DGAN, EcalEnergyGan) or
 # [E / yscale, z] (its angle versions), where a low-energy input no longer nearly vanishes
 ENERGY_INPUTS = ("product", "concat")
-
-
-def _check_choice(config: dict[str, Any], key: str, choices: tuple[str, ...]) -> None:
-    if config[key] not in choices:
-        raise ConfigError(f"{key} {config[key]!r}: expected one of {', '.join(choices)}")
 
 
 class _Gan3DLossPlugin(GanPlugin):
@@ -84,7 +79,7 @@ class _Gan3DLossPlugin(GanPlugin):
             )
         if not 0.0 < config["cell_power"] <= 1.0:
             raise ConfigError(f"cell_power {config['cell_power']}: expected 0 < p <= 1")
-        _check_choice(config, "energy_input", ENERGY_INPUTS)
+        check_choice("energy_input", config["energy_input"], ENERGY_INPUTS)
         self.weights = (config["gen_weight"], config["aux_weight"], config["ecal_weight"])
 
     @classmethod
@@ -152,7 +147,7 @@ class Conv3DPlugin(_Gan3DLossPlugin):
 
     def __init__(self, config: dict[str, Any], geometry, calibration: dict[str, Any]):
         super().__init__(config, geometry, calibration)
-        _check_choice(config, "padding", PADDINGS)
+        check_choice("padding", config["padding"], PADDINGS)
 
 
 class Conv2DPlugin(_Gan3DLossPlugin):

@@ -17,7 +17,7 @@ from qcalo.data.geometry import ecal_3dgan
 from qcalo.data.views import View
 from qcalo.errors import ConfigError
 from qcalo.generators import get_plugin
-from qcalo.quantum.ansatz import layout
+from qcalo.quantum.ansatz import entangle, layout
 from qcalo.quantum.devices import fake_backend, make_device
 from qcalo.quantum.generator import QuantumGenerator
 from qcalo.train import load_checkpoint
@@ -56,8 +56,10 @@ def test_layouts_and_bad_settings():
     assert layout("born", 8, sub_generators=2, ancillas=1).n_wires == 4  # 2 pixel qubits + anc + energy
     with pytest.raises(ConfigError, match="power of 2"):
         layout("born", 6)
-    with pytest.raises(ConfigError, match="expected one of angle, born"):
+    with pytest.raises(ConfigError, match="ansatz 'qgan': expected one of angle, born"):
         layout("qgan", 8)
+    with pytest.raises(ConfigError, match="entangler 'star': expected one of"):
+        entangle("star", 3)
     with pytest.raises(ConfigError, match="divide"):
         layout("angle", 8, sub_generators=3)
 

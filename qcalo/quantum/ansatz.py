@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import pennylane as qml
 import torch
 
-from qcalo.errors import ConfigError
+from qcalo.errors import ConfigError, check_choice
 
 ANSATZE = ("angle", "born")
 ENTANGLERS = ("ring", "linear", "all", "none")
@@ -57,8 +57,7 @@ class CircuitLayout:
 
 def layout(ansatz: str, pixels: int, sub_generators: int = 1, ancillas: int = 0) -> CircuitLayout:
     """The layout of each of `sub_generators` circuits that together make `pixels` pixels."""
-    if ansatz not in ANSATZE:
-        raise ConfigError(f"ansatz '{ansatz}': expected one of {', '.join(ANSATZE)}")
+    check_choice("ansatz", ansatz, ANSATZE)
     if sub_generators < 1 or pixels % sub_generators:
         raise ConfigError(f"sub_generators={sub_generators} must divide the {pixels} pixels")
     per = pixels // sub_generators
@@ -82,7 +81,7 @@ def entangle(kind: str, wires: int) -> None:
     elif kind == "all":
         pairs = [(i, j) for i in range(wires) for j in range(i + 1, wires)]
     else:
-        raise ConfigError(f"entangler '{kind}': expected one of {', '.join(ENTANGLERS)}")
+        check_choice("entangler", kind, ENTANGLERS)
     for a, b in pairs:
         qml.CNOT(wires=[a, b])
 

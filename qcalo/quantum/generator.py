@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from qcalo.errors import ConfigError
+from qcalo.errors import check_choice
 from qcalo.quantum.ansatz import CircuitLayout, circuit, read_out
 from qcalo.quantum.devices import QuantumDevice
 
@@ -55,8 +55,7 @@ class QuantumGenerator(nn.Module):
         # symmetric noise w.r.t. its scale vanishes there), seen to switch off the energy
         # qubit's noise so that the total energy's spread came from the encoding's wiggles
         self.noise_floor = noise_floor
-        if energy_readout not in READOUTS:
-            raise ConfigError(f"energy_readout '{energy_readout}': expected one of {', '.join(READOUTS)}")
+        check_choice("energy_readout", energy_readout, READOUTS)
         self.energy_readout = energy_readout
         self.energy_head = nn.Parameter(torch.tensor([1.5, 0.0]))  # u = a g(<Z_e>) + c
         self._qnode = qdev.qnode(

@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from qcalo.data.dataset import ShowerData
-from qcalo.errors import ConfigError
+from qcalo.errors import check_choice
 from qcalo.generators import deposited_energies
 from qcalo.quantum.ansatz import ENTANGLERS, layout
 from qcalo.quantum.devices import DEFAULTS as DEVICE_DEFAULTS
@@ -42,8 +42,7 @@ class QuantumPlugin(ReducedGanPlugin):
 
     def __init__(self, config: dict[str, Any], geometry, calibration: dict[str, Any]):
         super().__init__(config, geometry, calibration)
-        if config["entangler"] not in ENTANGLERS:
-            raise ConfigError(f"entangler '{config['entangler']}': expected one of {', '.join(ENTANGLERS)}")
+        check_choice("entangler", config["entangler"], ENTANGLERS)
         self.layout = layout(config["ansatz"], self.pixels, config["sub_generators"], config["ancillas"])
 
     def build(self) -> tuple[nn.Module, nn.Module]:
