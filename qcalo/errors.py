@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection
 from pathlib import Path
 
 
@@ -31,7 +31,7 @@ class ConfigError(QcaloError, ValueError):
     """An option, preset name or transform spec that qcalo does not understand."""
 
 
-def check_choice(key: str, value: object, choices: Iterable[str]) -> None:
+def check_choice(key: str, value: object, choices: Collection[str]) -> None:
     """A ConfigError naming the key, its value and the values it takes, unless `value` is one."""
     if value not in choices:
         raise ConfigError(f"{key} '{value}': expected one of {', '.join(choices)}")

@@ -74,14 +74,13 @@ def layout(ansatz: str, pixels: int, sub_generators: int = 1, ancillas: int = 0)
 def entangle(kind: str, wires: int) -> None:
     if kind == "none" or wires < 2:
         return
+    check_choice("entangler", kind, ENTANGLERS)
     if kind == "ring":
         pairs = [(i, (i + 1) % wires) for i in range(wires)] if wires > 2 else [(0, 1)]
     elif kind == "linear":
         pairs = [(i, i + 1) for i in range(wires - 1)]
-    elif kind == "all":
+    else:  # "all"
         pairs = [(i, j) for i in range(wires) for j in range(i + 1, wires)]
-    else:
-        check_choice("entangler", kind, ENTANGLERS)
     for a, b in pairs:
         qml.CNOT(wires=[a, b])
 
