@@ -72,9 +72,9 @@ def layout(ansatz: str, pixels: int, sub_generators: int = 1, ancillas: int = 0)
 
 
 def entangle(kind: str, wires: int) -> None:
+    check_choice("entangler", kind, ENTANGLERS)
     if kind == "none" or wires < 2:
         return
-    check_choice("entangler", kind, ENTANGLERS)
     if kind == "ring":
         pairs = [(i, (i + 1) % wires) for i in range(wires)] if wires > 2 else [(0, 1)]
     elif kind == "linear":
