@@ -19,6 +19,11 @@ BN = {"momentum": 0.01, "eps": 1e-3}
 
 PADDINGS = ("zeros", "replicate", "reflect")
 
+# Both networks keep their weights channels-last: oneDNN's Conv3d then runs without reordering
+# (N, C, x, y, z) blocks on every call. Measured 2026-11-29 on this project's 2-core CPU (2 threads,
+# one Trainer.train_step at batch 16): 4.14-4.24 s vs 4.91-5.32 s. Not measured on a GPU.
+MEMORY_FORMAT = torch.channels_last_3d
+
 
 def _pad(pads: tuple[int, ...], mode: str) -> nn.Module:
     if mode not in PADDINGS:
@@ -82,6 +87,7 @@ class Generator3D(nn.Module):
             nn.init.kaiming_uniform_(conv.weight, nonlinearity="relu")  # Keras he_uniform
             nn.init.zeros_(conv.bias)
         nn.init.xavier_normal_(convs[-1].weight)  # Keras glorot_normal
+        self.to(memory_format=MEMORY_FORMAT)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         x = self.dense(z).view(-1, 8, 7, 7, 8)
@@ -118,6 +124,7 @@ class Discriminator3D(nn.Module):
             n_flat = self.features(torch.zeros(2, 1, *shape)).flatten(1).shape[1]
         self.fake = nn.Linear(n_flat, 1)
         self.aux = nn.Linear(n_flat, 1)
+        self.to(memory_format=MEMORY_FORMAT)
 
     def forward(self, cells: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         h = self.features(cells.unsqueeze(1)).flatten(1)
