@@ -47,6 +47,23 @@ def test_generator_padding_decides_what_a_constant_input_becomes(edge_mode):
         Generator3D(padding="circular")
 
 
+def test_conv3d_networks_are_channels_last_and_compute_the_same():
+    """Channels-last is a speed choice only: the same weights in the default layout give the same
+    showers and scores, and weights saved in that layout (older checkpoints) load."""
+    torch.manual_seed(0)
+    for net, x in ((Generator3D(), torch.randn(3, 200)), (Discriminator3D(), torch.rand(3, 25, 25, 25))):
+        plain = type(net)()
+        plain.load_state_dict({k: v.contiguous() for k, v in net.state_dict().items()})
+        for m in (net, plain):
+            convs = [c.weight for c in m.modules() if isinstance(c, nn.Conv3d)]
+            assert convs and all(w.is_contiguous(memory_format=torch.channels_last_3d) for w in convs)
+        plain.to(memory_format=torch.contiguous_format)
+        net.eval(), plain.eval()
+        with torch.no_grad():
+            for a, b in zip(torch.atleast_1d(net(x)), torch.atleast_1d(plain(x)), strict=True):
+                torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+
+
 def test_keras_same_padding_puts_the_extra_cell_after():
     # torch order is (z_before, z_after, y_before, y_after, x_before, x_after)
     assert same_pad3d((6, 6, 8)).padding == (3, 4, 2, 3, 2, 3)
