@@ -19,9 +19,9 @@ BN = {"momentum": 0.01, "eps": 1e-3}
 
 PADDINGS = ("zeros", "replicate", "reflect")
 
-# Both networks keep their weights channels-last: oneDNN's Conv3d then runs without reordering
-# (N, C, x, y, z) blocks on every call. Measured 2026-11-29 on this project's 2-core CPU (2 threads,
-# one Trainer.train_step at batch 16): 4.14-4.24 s vs 4.91-5.32 s. Not measured on a GPU.
+# Both networks keep their weights channels-last, where oneDNN's Conv3d runs faster. Measured
+# 2026-11-29 on this project's 2-core CPU (2 threads, one Trainer.train_step at batch 16):
+# 4.14-4.24 s vs 4.91-5.32 s in the default layout. Not measured on a GPU.
 MEMORY_FORMAT = torch.channels_last_3d
 
 
