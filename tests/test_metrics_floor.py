@@ -97,6 +97,21 @@ def test_per_bin_values_and_spreads(results):
     assert results["floor"]["mse_shape_z"]["spread"] > 0
 
 
+def test_a_candidates_figures_do_not_depend_on_the_others_in_its_report():
+    """Evaluating conv3d alone or beside conv2d must give conv3d, and the floor, the same numbers."""
+    rng = np.random.default_rng(5)
+    e = rng.uniform(10, 200, 300)
+    ref = features(simulate(e, seed=21), e, 0)
+    cand = simulate(e, seed=22)
+    a, other = features(cand, e, 1), features(cand * 1.2, e, 2)
+    bins = EnergyBins.from_energies(e, 2)
+    alone = with_noise_floor(ref, {"a": a}, bins, splits=3, classifier_splits=0)
+    beside = with_noise_floor(ref, {"other": other, "a": a}, bins, splits=3, classifier_splits=0)
+    assert repr(alone["a"]) == repr(beside["a"])
+    assert repr(alone["floor"]) == repr(beside["floor"])
+    assert repr(beside["other"]) != repr(beside["a"])
+
+
 def test_moments_occupancy_and_correlation_on_hand_made_showers():
     cells = np.zeros((2, 25, 25, 25), np.float32)
     cells[0, 12, 12, 5] = 1.0

@@ -8,6 +8,7 @@ number comes with the value that the reference itself reaches.
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Callable
 
 import numpy as np
@@ -155,11 +156,12 @@ def with_noise_floor(
     3 spreads (and 5 %). The classifier tests (trained in the first `classifier_splits` splits
     only, they are the slow part) are flagged when the AUC exceeds 0.5 by more than 3 standard
     deviations of the AUC of two identical samples, sqrt((n1 + n2 + 1) / (12 n1 n2)).
+    The halvings draw from `seed` and the split's number, a candidate's cut from its name too:
+    its figures and the floor do not change with the other candidates in the report.
     """
-    rng = np.random.default_rng(seed)
     runs: dict[str, list[dict]] = {"floor": [], **{name: [] for name in candidates}}
     for k in range(splits):
-        a, b = _halves(ref, bins, rng)
+        a, b = _halves(ref, bins, np.random.default_rng([seed, k]))
         ref_a, ref_b = ref.subset(a), ref.subset(b)
         use_classifier = k < classifier_splits
         if progress:
@@ -168,6 +170,7 @@ def with_noise_floor(
         for name, cand in candidates.items():
             if progress:
                 progress(f"split {k + 1}/{splits}: {name}")
+            rng = np.random.default_rng([seed, k, zlib.crc32(name.encode())])
             sub = cand.subset(_match_counts(cand, ref_b.energy, bins, rng))
             runs[name].append(compare(ref_a, sub, bins, use_classifier, seed + k))
     out: dict[str, dict] = {}
