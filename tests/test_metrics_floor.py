@@ -98,7 +98,8 @@ def test_per_bin_values_and_spreads(results):
 
 
 def test_a_candidates_figures_do_not_depend_on_the_others_in_its_report():
-    """Evaluating conv3d alone or beside conv2d must give conv3d, and the floor, the same numbers."""
+    """A candidate alone or beside another gets the same numbers, and so does the floor: a Conv3D
+    figure must not depend on whether Conv2D shared its report."""
     rng = np.random.default_rng(5)
     e = rng.uniform(10, 200, 300)
     ref = features(simulate(e, seed=21), e, 0)
