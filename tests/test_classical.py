@@ -191,3 +191,32 @@ def test_energy_input_concat_keeps_a_low_energy_input_alive():
     assert load_config(None, base=saved)["energy_input"] == "product"
     with pytest.raises(ConfigError, match="energy_input 'sum': expected one of product, concat"):
         get_plugin("conv3d")({**load_config("conv3d"), "energy_input": "sum"}, ecal_3dgan(), calib)
+
+
+def test_output_scale_energy_makes_the_deposit_proportional_to_the_energy_from_the_start():
+    """Untrained, the 3DGAN's generator deposits about the same at 3 and 300 GeV (it must learn
+    the 100x); with `output_scale: energy` the deposit / E is already the same at both (within
+    20 %, fixed seeds). It needs the concat input, which carries E."""
+    from qcalo.config import load_config
+    from qcalo.data.geometry import ecal_3dgan
+
+    calib = {"sampling_fraction": [0.025]}
+
+    def deposit_per_gev(sets):
+        plugin = get_plugin("conv3d")(load_config("conv3d", sets=sets), ecal_3dgan(), calib)
+        torch.manual_seed(0)
+        g, _ = plugin.build()
+        g.eval()
+        gen = torch.Generator().manual_seed(1)
+        return [
+            (plugin.generate(g, torch.full((16,), e), gen).sum(dim=(1, 2, 3)) / e).mean().item()
+            for e in (3.0, 300.0)
+        ]
+
+    low, high = deposit_per_gev(["output_scale=energy"])
+    assert abs(low / high - 1) < 0.2
+    low, high = deposit_per_gev([])
+    assert low / high > 10
+    with pytest.raises(ConfigError, match="output_scale 'energy' .* needs energy_input 'concat'"):
+        cfg = load_config("conv3d", sets=["output_scale=energy", "energy_input=product"])
+        get_plugin("conv3d")(cfg, ecal_3dgan(), calib)

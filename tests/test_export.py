@@ -63,6 +63,12 @@ def test_conv3d_with_other_padding_exports(tmp_path_factory, sim_file, padding, 
     assert onnx_mode in modes
 
 
+def test_energy_scaled_output_is_part_of_the_exported_graph(tmp_path_factory, sim_file):
+    ckpt = checkpoint(tmp_path_factory, "conv3d", sim_file, ["output_scale=energy"])
+    report = export_onnx(ckpt, ckpt.parent / "model.onnx")
+    assert report["check_max_rel_deviation"] <= FP32_TOLERANCE
+
+
 def test_int8_is_guarded_and_reported(exported, sim_file, tmp_path):
     """Tolerance 0: int8 may not be worse than fp32 on any guard metric, so node groups are kept in fp32
     whenever the fully quantized model is; the result must meet it either way."""
