@@ -17,31 +17,9 @@ from qcalo.generators import GanPlugin, data_sampling_fraction, sampling_fractio
 # how the primary energy enters the generator: z E / yscale (the 3DGAN, EcalEnergyGan) or
 # [E / yscale, z] (its angle versions), where a low-energy input no longer nearly vanishes
 ENERGY_INPUTS = ("product", "concat")
-# what the generator's output is: the shower itself (the 3DGAN) or a shower per unit of primary
-# energy, multiplied by (E / yscale)^cell_power outside the network (needs energy_input: concat)
+# the model space: showers as they are (the 3DGAN) or per unit of primary energy (cells x xscale /
+# (E / yscale): a 100 GeV shower is the same in both), see _Gan3DLossPlugin
 OUTPUT_SCALES = ("none", "energy")
-
-
-class EnergyScaledOutput(nn.Module):
-    """A generator whose output is multiplied by (E / yscale)^power, E / yscale read from the first
-    latent entry (`energy_input: concat`).
-
-    Why: the deposited energy must grow 250x from 2 to 500 GeV, and a network left to learn that
-    scale learns it too flat at the low end (Conv3D, step 973: 1.50 / 0.89 / 0.96 of the data's
-    sampling fraction at 3 / 10 / 30 GeV). Scaled, the network draws a shower per unit of energy and
-    the deposited energy is proportional to E from the first step; it learns only the slow change of
-    the sampling fraction and of the shape with E. Part of the module, so ONNX export carries it.
-    """
-
-    def __init__(self, net: nn.Module, power: float):
-        super().__init__()
-        self.net = net
-        self.power = power
-
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        out = self.net(z)
-        scale = z[:, 0].clamp_min(0.0).pow(self.power)
-        return out * scale.view(-1, *([1] * (out.dim() - 1)))
 
 
 class _Gan3DLossPlugin(GanPlugin):
@@ -54,6 +32,12 @@ class _Gan3DLossPlugin(GanPlugin):
     E / yscale followed by N(0, 1)^(latent_size - 1) (`concat`, as its later angle versions); the
     discriminator learns real/fake (BCE), regresses E / yscale (MAPE) and the generator is also
     pulled towards the ECAL sum expected from the data's sampling fraction (MAPE).
+
+    With `output_scale: energy` both networks work on showers per unit of primary energy (cells
+    divided by E / yscale before the power): the generator's deposit is proportional to E from its
+    first step instead of a 250x range it must learn (the 3DGAN's Conv3D learnt it too flat below
+    20 GeV), and the discriminator, no longer able to read E from the amplitude, regresses it from
+    the shape, which ties the shower depth to the energy.
     """
 
     defaults = {
@@ -107,11 +91,6 @@ class _Gan3DLossPlugin(GanPlugin):
             raise ConfigError(f"cell_power {config['cell_power']}: expected 0 < p <= 1")
         check_choice("energy_input", config["energy_input"], ENERGY_INPUTS)
         check_choice("output_scale", config["output_scale"], OUTPUT_SCALES)
-        if config["output_scale"] == "energy" and config["energy_input"] != "concat":
-            raise ConfigError(
-                "output_scale 'energy' reads E from the generator's first input: it needs "
-                f"energy_input 'concat', not {config['energy_input']!r}"
-            )
         self.weights = (config["gen_weight"], config["aux_weight"], config["ecal_weight"])
 
     @classmethod
@@ -120,28 +99,33 @@ class _Gan3DLossPlugin(GanPlugin):
 
     def build(self) -> tuple[nn.Module, nn.Module]:
         options = {key: self.config[key] for key in self.generator_options}
-        generator = self.generator_cls(self.config["latent_size"], **options)
-        if self.config["output_scale"] == "energy":
-            generator = EnergyScaledOutput(generator, self.config["cell_power"])
-        return generator, self.discriminator_cls()
+        return self.generator_cls(self.config["latent_size"], **options), self.discriminator_cls()
 
     def to_model(self, cells: torch.Tensor, energy: torch.Tensor) -> torch.Tensor:
         cells = torch.where(cells < self.config["threshold"], torch.zeros_like(cells), cells)
-        return self._power(cells * self.config["xscale"], self.config["cell_power"])
+        return self._power(cells * self._scale(energy), self.config["cell_power"])
 
     def showers(self, x: torch.Tensor, energy: torch.Tensor) -> torch.Tensor:
-        return self._power(x, 1.0 / self.config["cell_power"]) / self.config["xscale"]
+        return self._power(x, 1.0 / self.config["cell_power"]) / self._scale(energy)
+
+    def _scale(self, energy: torch.Tensor) -> torch.Tensor | float:
+        """GeV -> model units: xscale, divided by E / yscale with `output_scale: energy`."""
+        if self.config["output_scale"] == "none":
+            return self.config["xscale"]
+        per_gev = self.config["xscale"] * self.config["yscale"] / energy
+        return per_gev.view(-1, *[1] * len(self.geometry.shape))
 
     @staticmethod
     def _power(x: torch.Tensor, p: float) -> torch.Tensor:
         return x if p == 1.0 else x.pow(p)
 
-    def _outputs(self, disc: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        """The discriminator's (probability, energy, ECAL sum), the sum over linear cells: with
-        `cell_power` != 1 the discriminator's own sum of its input is not the energy."""
+    def _outputs(self, disc: nn.Module, x: torch.Tensor, energy: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """The discriminator's (probability, energy, ECAL sum), the sum over linear cells (GeV x
+        xscale): with `cell_power` != 1 or `output_scale: energy` the discriminator's own sum of its
+        input is not the energy."""
         prob, aux, ecal = disc(x)
-        if self.config["cell_power"] != 1.0:
-            ecal = self.showers(x, None).sum(dim=tuple(range(1, x.dim()))) * self.config["xscale"]
+        if self.config["cell_power"] != 1.0 or self.config["output_scale"] != "none":
+            ecal = self.showers(x, energy).sum(dim=tuple(range(1, x.dim()))) * self.config["xscale"]
         return prob, aux, ecal
 
     @property
@@ -160,14 +144,16 @@ class _Gan3DLossPlugin(GanPlugin):
     def d_loss(self, disc, x, energy, real, gen):
         c = self.config
         labels = real_fake_labels(len(x), real, c["label_smoothing"], c["flip_prob"], gen, x.device)
-        outputs = self._outputs(disc, x)
+        outputs = self._outputs(disc, x, energy)
         ecal_target = outputs[2].detach() if real else self.expected_ecal(energy)
         return gan3d_loss(outputs, labels, energy / c["yscale"], ecal_target, self.weights)
 
     def g_loss(self, disc, fake, energy, gen, real=None):
         labels = torch.ones(len(fake), device=fake.device)
         target = energy / self.config["yscale"]
-        return gan3d_loss(self._outputs(disc, fake), labels, target, self.expected_ecal(energy), self.weights)
+        return gan3d_loss(
+            self._outputs(disc, fake, energy), labels, target, self.expected_ecal(energy), self.weights
+        )
 
 
 class Conv3DPlugin(_Gan3DLossPlugin):

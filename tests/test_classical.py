@@ -153,7 +153,7 @@ def test_cell_power_round_trip_and_the_ecal_sum_stays_linear(power):
     energy = torch.tensor([10.0, 50.0, 100.0])
     x = plugin.to_model(cells, energy)
     assert torch.allclose(x, (cells * 100) ** power) and torch.allclose(plugin.showers(x, energy), cells)
-    _, _, ecal = plugin._outputs(Discriminator2D(), x)
+    _, _, ecal = plugin._outputs(Discriminator2D(), x, energy)
     torch.testing.assert_close(ecal, cells.sum(dim=(1, 2, 3)) * 100)  # the energy, whatever the power
     with pytest.raises(ConfigError, match="cell_power 1.5"):
         get_plugin("conv2d")({**cfg, "cell_power": 1.5}, ecal_3dgan(), {})
@@ -193,30 +193,38 @@ def test_energy_input_concat_keeps_a_low_energy_input_alive():
         get_plugin("conv3d")({**load_config("conv3d"), "energy_input": "sum"}, ecal_3dgan(), calib)
 
 
-def test_output_scale_energy_makes_the_deposit_proportional_to_the_energy_from_the_start():
+def test_output_scale_energy_works_per_unit_of_primary_energy():
     """Untrained, the 3DGAN's generator deposits about the same at 3 and 300 GeV (it must learn
     the 100x); with `output_scale: energy` the deposit / E is already the same at both (within
-    20 %, fixed seeds). It needs the concat input, which carries E."""
+    20 %, fixed seeds), both networks see showers / E, and a 100 GeV shower is the same in both
+    model spaces, the ECAL sum (GeV x xscale) too."""
     from qcalo.config import load_config
     from qcalo.data.geometry import ecal_3dgan
 
     calib = {"sampling_fraction": [0.025]}
+    plugins = {
+        s: get_plugin("conv3d")(load_config("conv3d", sets=[f"output_scale={s}"]), ecal_3dgan(), calib)
+        for s in ("none", "energy")
+    }
 
-    def deposit_per_gev(sets):
-        plugin = get_plugin("conv3d")(load_config("conv3d", sets=sets), ecal_3dgan(), calib)
+    def deposit_per_gev(plugin):
         torch.manual_seed(0)
         g, _ = plugin.build()
-        g.eval()
         gen = torch.Generator().manual_seed(1)
         return [
-            (plugin.generate(g, torch.full((16,), e), gen).sum(dim=(1, 2, 3)) / e).mean().item()
+            (plugin.generate(g.eval(), torch.full((16,), e), gen).sum(dim=(1, 2, 3)) / e).mean().item()
             for e in (3.0, 300.0)
         ]
 
-    low, high = deposit_per_gev(["output_scale=energy"])
+    low, high = deposit_per_gev(plugins["energy"])
     assert abs(low / high - 1) < 0.2
-    low, high = deposit_per_gev([])
+    low, high = deposit_per_gev(plugins["none"])
     assert low / high > 10
-    with pytest.raises(ConfigError, match="output_scale 'energy' .* needs energy_input 'concat'"):
-        cfg = load_config("conv3d", sets=["output_scale=energy", "energy_input=product"])
-        get_plugin("conv3d")(cfg, ecal_3dgan(), calib)
+    cells = torch.rand(2, 25, 25, 25) * 1e-2
+    energy = torch.tensor([100.0, 10.0])
+    x = {s: p.to_model(cells, energy) for s, p in plugins.items()}
+    torch.testing.assert_close(x["energy"][0], x["none"][0])
+    torch.testing.assert_close(x["energy"][1], x["none"][1] * 10**0.5)  # cell_power 0.5
+    torch.testing.assert_close(plugins["energy"].showers(x["energy"], energy), cells)
+    _, _, ecal = plugins["energy"]._outputs(Discriminator3D(), x["energy"], energy)
+    torch.testing.assert_close(ecal, cells.sum(dim=(1, 2, 3)) * 100)
