@@ -76,6 +76,11 @@ class _Gan3DLossPlugin(GanPlugin):
         "ema": 0.99,
         "energy_input": "product",
         "output_scale": "none",
+        # the 3DGAN also trains the energy regression on generated showers, against the energy they
+        # were asked for: the generator and the discriminator then share that term and can agree on
+        # any feature that carries E (AC-GAN's known cooperative channel); false trains it on the
+        # data's showers only, so that it reads E the way real showers carry it
+        "aux_on_fakes": True,
     }
     generator_cls: type[nn.Module] = Generator3D
     discriminator_cls: type[nn.Module] = Discriminator3D
@@ -91,6 +96,8 @@ class _Gan3DLossPlugin(GanPlugin):
             raise ConfigError(f"cell_power {config['cell_power']}: expected 0 < p <= 1")
         check_choice("energy_input", config["energy_input"], ENERGY_INPUTS)
         check_choice("output_scale", config["output_scale"], OUTPUT_SCALES)
+        if not isinstance(config["aux_on_fakes"], bool):
+            raise ConfigError(f"aux_on_fakes {config['aux_on_fakes']!r}: expected true or false")
         self.weights = (config["gen_weight"], config["aux_weight"], config["ecal_weight"])
 
     @classmethod
@@ -146,7 +153,8 @@ class _Gan3DLossPlugin(GanPlugin):
         labels = real_fake_labels(len(x), real, c["label_smoothing"], c["flip_prob"], gen, x.device)
         outputs = self._outputs(disc, x, energy)
         ecal_target = outputs[2].detach() if real else self.expected_ecal(energy)
-        return gan3d_loss(outputs, labels, energy / c["yscale"], ecal_target, self.weights)
+        weights = self.weights if real or c["aux_on_fakes"] else (self.weights[0], 0.0, self.weights[2])
+        return gan3d_loss(outputs, labels, energy / c["yscale"], ecal_target, weights)
 
     def g_loss(self, disc, fake, energy, gen, real=None):
         labels = torch.ones(len(fake), device=fake.device)

@@ -228,3 +228,29 @@ def test_output_scale_energy_works_per_unit_of_primary_energy():
     torch.testing.assert_close(plugins["energy"].showers(x["energy"], energy), cells)
     _, _, ecal = plugins["energy"]._outputs(Discriminator3D(), x["energy"], energy)
     torch.testing.assert_close(ecal, cells.sum(dim=(1, 2, 3)) * 100)
+
+
+def test_aux_on_fakes_false_trains_the_energy_regression_on_real_showers_only():
+    """With `aux_on_fakes: false` a fake batch's discriminator loss gives the energy head no
+    gradient (the generator cannot teach it its own energy code); real batches and the 3DGAN's
+    default still train it, and a value other than true / false is refused."""
+    from qcalo.config import load_config
+    from qcalo.data.geometry import ecal_3dgan
+
+    calib = {"sampling_fraction": [0.025]}
+
+    def aux_grad(aux_on_fakes: bool, real: bool) -> float:
+        cfg = load_config("conv3d", sets=[f"aux_on_fakes={str(aux_on_fakes).lower()}", "flip_prob=0"])
+        plugin = get_plugin("conv3d")(cfg, ecal_3dgan(), calib)
+        torch.manual_seed(0)
+        disc = Discriminator3D()
+        x = plugin.to_model(torch.rand(4, 25, 25, 25) * 1e-2, torch.full((4,), 50.0))
+        loss, _ = plugin.d_loss(disc, x, torch.full((4,), 50.0), real, torch.Generator().manual_seed(0))
+        loss.backward()
+        return disc.aux.weight.grad.abs().sum().item()
+
+    assert aux_grad(False, real=False) == 0.0
+    assert aux_grad(False, real=True) > 0.0
+    assert aux_grad(True, real=False) > 0.0
+    with pytest.raises(ConfigError, match="aux_on_fakes"):
+        get_plugin("conv3d")(load_config("conv3d", sets=["aux_on_fakes=maybe"]), ecal_3dgan(), calib)
