@@ -96,8 +96,6 @@ class _Gan3DLossPlugin(GanPlugin):
             raise ConfigError(f"cell_power {config['cell_power']}: expected 0 < p <= 1")
         check_choice("energy_input", config["energy_input"], ENERGY_INPUTS)
         check_choice("output_scale", config["output_scale"], OUTPUT_SCALES)
-        if not isinstance(config["aux_on_fakes"], bool):
-            raise ConfigError(f"aux_on_fakes {config['aux_on_fakes']!r}: expected true or false")
         self.weights = (config["gen_weight"], config["aux_weight"], config["ecal_weight"])
 
     @classmethod

@@ -70,8 +70,13 @@ def parse_value(text: str) -> Any:
 
 
 def _coerce(key: str, value: Any, default: Any, source: str) -> Any:
-    """Numbers written as strings ('1e-3' in a YAML file) become the default's type."""
-    if isinstance(default, bool) or value is None or not isinstance(default, int | float):
+    """Numbers written as strings ('1e-3' in a YAML file) become the default's type; a switch
+    (a key whose default is true or false) takes only true or false, not any truthy value."""
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            raise ConfigError(f"{source}: '{key}' must be true or false, got {value!r}")
+        return value
+    if value is None or not isinstance(default, int | float):
         return value
     if isinstance(value, str):
         try:

@@ -51,3 +51,13 @@ def test_resumed_run_keeps_its_config_but_options_apply():
     cfg = load_config(None, None, ["epochs=7"], {"max_steps": 50}, base=saved)
     assert cfg["generator"] == "conv2d" and cfg["batch_size"] == 8 and cfg["lr_g"] == 3e-4
     assert cfg["epochs"] == 7 and cfg["max_steps"] == 50
+
+
+def test_switches_take_only_true_or_false(tmp_path):
+    assert load_config("conv3d", None, ["share_fakes=true"])["share_fakes"] is True
+    with pytest.raises(ConfigError, match="--set: 'share_fakes' must be true or false, got 'maybe'"):
+        load_config("conv3d", None, ["share_fakes=maybe"])
+    path = tmp_path / "c.yaml"
+    path.write_text("share_fakes: 1\n")
+    with pytest.raises(ConfigError, match="config file: 'share_fakes' must be true or false, got 1"):
+        load_config("conv3d", path)
