@@ -1,4 +1,5 @@
-"""The 3DGAN losses: BCE on real/fake + lambda_E MAPE(energy) + lambda_S MAPE(ECAL sum).
+"""The 3DGAN losses: BCE on real/fake + lambda_E MAPE(energy) + lambda_S MAPE(ECAL sum), and an
+optional profile term (not the 3DGAN's, see `profile_distance`).
 
 MAPE follows Keras, `mean_absolute_percentage_error(y_true, y_pred)` = 100 mean(|t - p| / |t|):
 the *target* is in the denominator (swapping the arguments, a known porting error, divides by the
@@ -41,3 +42,27 @@ def gan3d_loss(
     )
     total = sum(w * t for w, t in zip(weights, terms, strict=True))
     return total, {"bce": terms[0].item(), "aux_mape": terms[1].item(), "ecal_mape": terms[2].item()}
+
+
+def profile_distance(fake: torch.Tensor, real: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
+    """How much of the energy a batch of generated showers puts elsewhere than the real batch, in %.
+
+    Each shower's energy fractions along every axis (its profile in x, y and depth, summed over the
+    other two) are averaged over the batch; the result is the total variation distance between the
+    generated and the real mean profiles (50 x sum |difference|, 0 to 100 %), averaged over the axes.
+    Feature matching (Salimans et al. 2016) on the observables the 3DGAN's losses leave free: a
+    diffuse halo or energy in the first layer moves it by the share of energy put there, with a
+    gradient, where the bin-count terms of the 3DGAN's angle versions (hard thresholds) have none.
+    Only the batch means are compared, so it asks for no shower-by-shower match; the two batches
+    must be drawn at the same energies (the training loop gives the generator the real batch's).
+    """
+    dims = tuple(range(1, fake.dim()))
+    distances = []
+    for axis in dims:
+        others = tuple(d for d in dims if d != axis)
+        profiles = []
+        for showers in (fake, real):
+            p = showers.sum(dim=others)
+            profiles.append((p / p.sum(dim=1, keepdim=True).clamp(min=eps)).mean(dim=0))
+        distances.append(50.0 * torch.abs(profiles[0] - profiles[1]).sum())
+    return torch.stack(distances).mean()

@@ -9,7 +9,7 @@ from torch import nn
 
 from classical.conv2d import Discriminator2D, Generator2D
 from classical.conv3d import PADDINGS, Discriminator3D, Generator3D
-from classical.losses import gan3d_loss, real_fake_labels
+from classical.losses import gan3d_loss, profile_distance, real_fake_labels
 from qcalo.data.dataset import ShowerData
 from qcalo.errors import ConfigError, check_choice
 from qcalo.generators import GanPlugin, data_sampling_fraction, sampling_fraction
@@ -81,6 +81,9 @@ class _Gan3DLossPlugin(GanPlugin):
         # any feature that carries E (AC-GAN's known cooperative channel); false trains it on the
         # data's showers only, so that it reads E the way real showers carry it
         "aux_on_fakes": True,
+        # not the 3DGAN's: the generator also pays `profile_weight` x the % of energy its batch puts
+        # elsewhere than the real batch along x, y and depth (classical.losses.profile_distance)
+        "profile_weight": 0.0,
     }
     generator_cls: type[nn.Module] = Generator3D
     discriminator_cls: type[nn.Module] = Discriminator3D
@@ -157,9 +160,14 @@ class _Gan3DLossPlugin(GanPlugin):
     def g_loss(self, disc, fake, energy, gen, real=None):
         labels = torch.ones(len(fake), device=fake.device)
         target = energy / self.config["yscale"]
-        return gan3d_loss(
+        loss, parts = gan3d_loss(
             self._outputs(disc, fake, energy), labels, target, self.expected_ecal(energy), self.weights
         )
+        if self.config["profile_weight"] and real is not None:
+            distance = profile_distance(self.showers(fake, energy), self.showers(*real))
+            loss = loss + self.config["profile_weight"] * distance
+            parts["profile_tv"] = distance.item()
+        return loss, parts
 
 
 class Conv3DPlugin(_Gan3DLossPlugin):

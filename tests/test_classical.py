@@ -7,7 +7,7 @@ from torch import nn
 
 from classical.conv2d import Discriminator2D, Generator2D
 from classical.conv3d import Discriminator3D, Generator3D, same_pad3d
-from classical.losses import gan3d_loss, mape, real_fake_labels
+from classical.losses import gan3d_loss, mape, profile_distance, real_fake_labels
 from qcalo.errors import ConfigError
 from qcalo.generators import fit_sampling_fraction, get_plugin, sampling_fraction
 
@@ -254,3 +254,56 @@ def test_aux_on_fakes_false_trains_the_energy_regression_on_real_showers_only():
     assert aux_grad(True, real=False) > 0.0
     with pytest.raises(ConfigError, match="aux_on_fakes"):
         get_plugin("conv3d")(load_config("conv3d", sets=["aux_on_fakes=maybe"]), ecal_3dgan(), calib)
+
+
+def test_profile_distance_is_the_share_of_energy_put_elsewhere():
+    """Identical batches are 0 apart; a uniform halo holding a share f of every shower's energy
+    moves each axis' mean profile by f (u - p), so the distance is f times the TV distance between
+    the showers' profile and the uniform one, in %."""
+    torch.manual_seed(0)
+    real = torch.zeros(8, 25, 25, 25)
+    real[:, 10:15, 10:15, 3:12] = torch.rand(8, 5, 5, 9)
+    assert profile_distance(real, real).item() == 0.0
+    f = 0.3
+    halo = (1 - f) * real / real.sum(dim=(1, 2, 3), keepdim=True) + f / 25**3
+    expected = []
+    for axis in (1, 2, 3):
+        others = tuple(d for d in (1, 2, 3) if d != axis)
+        p = (real.sum(dim=others) / real.sum(dim=(1, 2, 3))[:, None]).mean(dim=0)
+        expected.append(50 * f * (p - 1 / 25).abs().sum())
+    assert profile_distance(halo, real).item() == pytest.approx(torch.stack(expected).mean().item(), rel=1e-4)
+    assert profile_distance(halo * 7.0, real).item() == pytest.approx(profile_distance(halo, real).item())
+
+
+def test_profile_weight_adds_the_profile_term_to_the_generator_loss_only():
+    """`profile_weight: 0` (the 3DGAN) leaves the generator's loss as it was; w > 0 adds exactly
+    w x profile_distance of the generated and the real batch (in GeV) and trains the generator on it."""
+    from qcalo.config import load_config
+    from qcalo.data.geometry import ecal_3dgan
+
+    calib = {"sampling_fraction": [0.025]}
+    energy = torch.tensor([10.0, 50.0, 100.0, 300.0])
+    real_cells = torch.zeros(4, 25, 25, 25)
+    real_cells[:, 11:14, 11:14, 2:15] = 0.01
+
+    def loss(weight: float):
+        cfg = load_config("conv3d", sets=[f"profile_weight={weight}", "output_scale=energy"])
+        plugin = get_plugin("conv3d")(cfg, ecal_3dgan(), calib)
+        torch.manual_seed(0)
+        g, d = Generator3D(), Discriminator3D().eval()
+        fake = g(plugin.latent(energy, torch.Generator().manual_seed(1)))
+        real = (plugin.to_model(real_cells, energy), energy)
+        total, parts = plugin.g_loss(d, fake, energy, torch.Generator(), real=real)
+        distance = profile_distance(plugin.showers(fake, energy), real_cells)
+        return total, parts, distance, g
+
+    base, parts0, distance, g0 = loss(0.0)
+    assert "profile_tv" not in parts0
+    with_term, parts, _, g = loss(0.5)
+    assert parts["profile_tv"] == pytest.approx(distance.item())
+    assert with_term.item() == pytest.approx(base.item() + 0.5 * distance.item(), rel=1e-5)
+    base.backward()
+    with_term.backward()
+    last = [m for m in g.body if isinstance(m, nn.Conv3d)][-1]
+    last0 = [m for m in g0.body if isinstance(m, nn.Conv3d)][-1]
+    assert not torch.allclose(last.weight.grad, last0.weight.grad)
