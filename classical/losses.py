@@ -11,6 +11,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from qcalo.data.views import sum_except
+
 
 def mape(target: torch.Tensor, prediction: torch.Tensor, eps: float = 1e-7) -> torch.Tensor:
     return 100.0 * torch.mean(torch.abs(target - prediction) / torch.clamp(torch.abs(target), min=eps))
@@ -56,13 +58,11 @@ def profile_distance(fake: torch.Tensor, real: torch.Tensor, eps: float = 1e-12)
     Only the batch means are compared, so it asks for no shower-by-shower match; the two batches
     must be drawn at the same energies (the training loop gives the generator the real batch's).
     """
-    dims = tuple(range(1, fake.dim()))
     distances = []
-    for axis in dims:
-        others = tuple(d for d in dims if d != axis)
+    for axis in range(fake.dim() - 1):
         profiles = []
         for showers in (fake, real):
-            p = showers.sum(dim=others)
+            p = sum_except(showers, axis)
             profiles.append((p / p.sum(dim=1, keepdim=True).clamp(min=eps)).mean(dim=0))
         distances.append(50.0 * torch.abs(profiles[0] - profiles[1]).sum())
     return torch.stack(distances).mean()
