@@ -13,29 +13,16 @@ from __future__ import annotations
 
 import argparse
 import functools
-import statistics
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
+from common import median_time
 
 from qcalo.config import load_config
 from qcalo.data.simulate import simulate_file
 from qcalo.train import Trainer
-
-
-def median_time(fn, repeats: int, sync) -> float:
-    fn()  # warm-up
-    sync()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        sync()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
 
 
 def bench(name: str, device: torch.device, train_batch: int, repeats: int, data: Path) -> dict[str, float]:
@@ -45,7 +32,12 @@ def bench(name: str, device: torch.device, train_batch: int, repeats: int, data:
     run = data.parent / f"{name}-{device.type}"
     cfg = load_config(
         name,
-        overrides={"data": [str(data)], "out": str(run), "device": device.type, "batch_size": train_batch},
+        overrides={
+            "data": [str(data)],
+            "out": str(run),
+            "torch_device": device.type,
+            "batch_size": train_batch,
+        },
     )
     trainer = Trainer(cfg, progress=False)
     plugin, g, d = trainer.plugin, trainer.g, trainer.d

@@ -23,17 +23,17 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from bench_classical import median_time  # bench/ is on sys.path when run as a script
+from common import median_time
 
 from qcalo.config import load_config
 from qcalo.data.builtin import builtin_dataset
 from qcalo.data.dataset import ShowerData, open_showers
 from qcalo.export import ExportedGenerator, export_onnx, quantize_int8
-from qcalo.generators import gaussian_noise
 from qcalo.metrics.binning import EnergyBins
 from qcalo.metrics.compare import compare
 from qcalo.metrics.observables import compute_features
 from qcalo.onnx_generator import OnnxGenerator
+from qcalo.plugins import gaussian_noise
 
 ENGINES = ("torch fp32", "onnx fp32", "onnx int8")
 METRICS = ("mse_shapes", "mre_sampling_fraction", "kl_shape_z", "w1_sampling_fraction")
@@ -53,7 +53,7 @@ def memory_mb(field: str) -> float:
 def _runner(engine: str, model: str, threads: int):
     """(noise, energy) -> showers for one engine, loaded in this process."""
     if engine == "torch fp32":
-        from qcalo.train import load_checkpoint, plugin_from_checkpoint
+        from qcalo.checkpoint import load_checkpoint, plugin_from_checkpoint
 
         torch.set_num_threads(threads)
         plugin, g = plugin_from_checkpoint(load_checkpoint(model))
@@ -90,10 +90,9 @@ def time_engine(engine: str, model: str, noise_size: int, threads: int, repeats:
 
 
 def untrained(name: str, out: Path) -> Path:
-    from qcalo.train import Trainer
+    from qcalo.train import untrained_checkpoint
 
-    Trainer(load_config(name, sets=[f"out={out}"]), progress=False)._checkpoint()
-    return out / "last.pt"
+    return untrained_checkpoint(load_config(name, sets=[f"out={out}"]))
 
 
 def physics(ckpt: str, onnx32: Path, onnx8: Path, ref: ShowerData, threads: int) -> dict[str, dict]:

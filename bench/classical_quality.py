@@ -14,28 +14,17 @@ script, in one run:
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import numpy as np
+from common import untrained_twin
 
+from qcalo.checkpoint import load_checkpoint
 from qcalo.data.dataset import open_showers
 from qcalo.data.simulate import sample_energies, simulate_file
 from qcalo.evaluate import main as evaluate_main
 from qcalo.generate import generate_file
 from qcalo.metrics.observables import shower_summary
-
-
-def untrained_checkpoint(run: Path, out: Path, device: str) -> Path:
-    from qcalo.config import load_config
-    from qcalo.train import Trainer
-
-    saved = json.loads((run / "config.json").read_text())  # keys added since: their defaults
-    saved["init_from"] = None  # untrained: not the networks a fine-tuning run started from
-    # a run trained on a GPU is judged here too: its untrained twin is built where we generate
-    cfg = load_config(saved["generator"], base=saved, overrides={"out": str(out), "device": device})
-    Trainer(cfg, progress=False)._checkpoint()
-    return out / "last.pt"
 
 
 def main() -> None:
@@ -45,7 +34,7 @@ def main() -> None:
     p.add_argument("--n", type=int, default=2000, help="held-out showers, flat 2-500 GeV")
     p.add_argument("--n-fixed", type=int, default=300, help="held-out showers per fixed energy")
     p.add_argument("--seed", type=int, default=424242)
-    p.add_argument("--device", default="cpu", help="where the checkpoints generate (cpu, cuda)")
+    p.add_argument("--torch-device", default="cpu", help="where the checkpoints generate (cpu, cuda)")
     args = p.parse_args()
     out = args.out
     out.mkdir(parents=True, exist_ok=True)
@@ -59,17 +48,19 @@ def main() -> None:
     fixed = simulate_file(out / "heldout_fixed.h5", fixed_e, args.seed + 1, progress=False)
 
     checkpoints = {}
-    generators = [json.loads((run / "config.json").read_text())["generator"] for run in args.runs]
+    generators = [load_checkpoint(run / "last.pt")["config"]["generator"] for run in args.runs]
     for run, generator in zip(args.runs, generators, strict=True):
         # two runs of one generator (e.g. two settings side by side) keep their folder names
         name = generator if generators.count(generator) == 1 else f"{generator}_{run.name}"
         best = run / "best.pt" if (run / "best.pt").exists() else run / "last.pt"
         checkpoints[name] = best
-        checkpoints[f"{name}_untrained"] = untrained_checkpoint(run, out / f"{name}_untrained", args.device)
+        checkpoints[f"{name}_untrained"] = untrained_twin(run, out / f"{name}_untrained", args.torch_device)
 
     rows = {"data": shower_table(fixed)}
     for name, ckpt in checkpoints.items():
-        generate_file(ckpt, fixed_e, out / f"{name}_fixed.h5", seed=1, progress=False, device=args.device)
+        generate_file(
+            ckpt, fixed_e, out / f"{name}_fixed.h5", seed=1, progress=False, device=args.torch_device
+        )
         rows[name] = shower_table(out / f"{name}_fixed.h5")
         generate_file(
             ckpt,
@@ -77,7 +68,7 @@ def main() -> None:
             out / f"{name}_flat.h5",
             seed=2,
             progress=False,
-            device=args.device,
+            device=args.torch_device,
         )
     print("\nsampling fraction (deposited / primary) and peak layer, held-out data vs generated:")
     print(f"{'':22}" + "".join(f"{e:>22.0f} GeV" for e in (10, 50, 100)))

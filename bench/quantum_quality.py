@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from classical_quality import untrained_checkpoint  # bench/ is on sys.path when run as a script
+from common import untrained_twin
 
 from qcalo.data.dataset import ShowerData, open_showers
 from qcalo.data.simulate import simulate_file
@@ -91,7 +91,7 @@ def main() -> None:
         first = next(iter(checkpoints))
         for device, sets in ON_QISKIT.items():
             checkpoints[f"{first} {device}"] = (checkpoints[first][0], sets)
-    checkpoints["untrained"] = (untrained_checkpoint(args.runs[0], args.out / "untrained"), [])
+    checkpoints["untrained"] = (untrained_twin(args.runs[0], args.out / "untrained"), [])
     header = f"{'':26}{'E/GeV':>6}" + "".join(f"{h:>22}" for _, h, _ in COLUMNS)
     print(f"\nheld-out: {args.n} showers at each of {ENERGIES} GeV, view {view.spec()}\n{header}")
     print("\n".join(table("reference halves (floor)", floor, axis)[0]))

@@ -17,64 +17,44 @@ SLOPE = 0.3
 BN = {"momentum": 0.01, "eps": 1e-3}
 
 
-PADDINGS = ("zeros", "replicate", "reflect")
-
-# Both networks keep their weights channels-last, where oneDNN's Conv3d runs faster. Measured
-# 2026-11-29 on this project's 2-core CPU (2 threads, one Trainer.train_step at batch 16):
-# 4.14-4.24 s vs 4.91-5.32 s in the default layout. Not measured on a GPU.
+# Both networks keep their weights channels-last, where oneDNN's Conv3d runs faster on CPU
+# (docs/history/classical_quality.md).
 MEMORY_FORMAT = torch.channels_last_3d
 
 
-def _pad(pads: tuple[int, ...], mode: str) -> nn.Module:
-    if mode not in PADDINGS:
-        raise ValueError(f"padding {mode!r}: expected one of {', '.join(PADDINGS)}")
-    if mode == "zeros":
-        return nn.ConstantPad3d(pads, 0.0)
-    return nn.ReplicationPad3d(pads) if mode == "replicate" else nn.ReflectionPad3d(pads)
-
-
-def same_pad3d(kernel: tuple[int, int, int], mode: str = "zeros") -> nn.Module:
+def same_pad3d(kernel: tuple[int, int, int]) -> nn.Module:
     """Keras/TensorFlow 'same' padding: total k - 1, the extra cell after (torch pads z first)."""
     pads: list[int] = []
     for k in reversed(kernel):
         before = (k - 1) // 2
         pads += [before, k - 1 - before]
-    return _pad(tuple(pads), mode)
+    return nn.ConstantPad3d(tuple(pads), 0.0)
 
 
-def pad3d(px: int, py: int, pz: int, mode: str = "zeros") -> nn.Module:
-    """Keras ZeroPadding3D((px, py, pz)) with mode 'zeros'; 'replicate' repeats the edge cells,
-    'reflect' mirrors the cells next to them."""
-    return _pad((pz, pz, py, py, px, px), mode)
+def pad3d(px: int, py: int, pz: int) -> nn.Module:
+    """Keras ZeroPadding3D((px, py, pz))."""
+    return nn.ConstantPad3d((pz, pz, py, py, px, px), 0.0)
 
 
 class Generator3D(nn.Module):
-    """z (200) scaled by E/100 -> Dense -> 7x7x8x8 -> Conv3D stack -> ReLU -> (N, 25, 25, 25).
+    """latent (200: z E/100, or [E/100, z]) -> Dense -> 7x7x8x8 -> Conv3D stack -> ReLU -> (N, 25, 25, 25)."""
 
-    `padding` 'zeros' is the Keras original. The input z E/100 nearly vanishes at low energies,
-    so a low-energy shower is the network's response to a nearly constant input, the negative
-    constant that BatchNorm makes of it; zero padding is then the brightest thing in the volume
-    and that response sits in the boundary planes (untrained, in training mode: 57-61 % of a
-    2-10 GeV shower's energy in the first layer, 12-17 % in a side plane). 'replicate' and
-    'reflect' keep a constant field constant (what they do in training: README).
-    """
-
-    def __init__(self, latent_size: int = 200, padding: str = "zeros"):
+    def __init__(self, latent_size: int = 200):
         super().__init__()
         self.latent_size = latent_size
         self.dense = nn.Linear(latent_size, 8 * 7 * 7 * 8)
         self.body = nn.Sequential(
-            same_pad3d((6, 6, 8), padding),
+            same_pad3d((6, 6, 8)),
             nn.Conv3d(8, 64, (6, 6, 8)),
             nn.LeakyReLU(SLOPE),
             nn.BatchNorm3d(64, **BN),
             nn.Upsample(scale_factor=(2, 2, 2), mode="nearest"),  # 14 x 14 x 16
-            pad3d(2, 2, 0, padding),
+            pad3d(2, 2, 0),
             nn.Conv3d(64, 6, (6, 5, 8)),  # 13 x 14 x 9
             nn.LeakyReLU(SLOPE),
             nn.BatchNorm3d(6, **BN),
             nn.Upsample(scale_factor=(2, 2, 3), mode="nearest"),  # 26 x 28 x 27
-            pad3d(1, 0, 3, padding),
+            pad3d(1, 0, 3),
             nn.Conv3d(6, 6, (3, 3, 8)),  # 26 x 26 x 26
             nn.LeakyReLU(SLOPE),
             nn.Conv3d(6, 1, (2, 2, 2), bias=False),  # 25 x 25 x 25

@@ -19,11 +19,11 @@ def mape(target: torch.Tensor, prediction: torch.Tensor, eps: float = 1e-7) -> t
 
 
 def real_fake_labels(
-    n: int, real: bool, smoothing: float, flip_prob: float, gen: torch.Generator, device: torch.device
+    n: int, real: bool, flip_prob: float, gen: torch.Generator, device: torch.device
 ) -> torch.Tensor:
-    """Targets for the real/fake head: 1 - smoothing for real, 0 for fake, each flipped with
-    probability `flip_prob` (the 3DGAN's BitFlip, which keeps the discriminator from winning)."""
-    labels = torch.full((n,), 1.0 - smoothing if real else 0.0, device=device)
+    """Targets for the real/fake head: 1 for real, 0 for fake, each flipped with probability
+    `flip_prob` (the 3DGAN's BitFlip, which keeps the discriminator from winning)."""
+    labels = torch.full((n,), 1.0 if real else 0.0, device=device)
     flip = torch.rand(n, generator=gen, device="cpu").to(device) < flip_prob
     return torch.where(flip, 1.0 - labels, labels)
 

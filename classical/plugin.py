@@ -8,11 +8,12 @@ import torch
 from torch import nn
 
 from classical.conv2d import Discriminator2D, Generator2D
-from classical.conv3d import PADDINGS, Discriminator3D, Generator3D
+from classical.conv3d import Discriminator3D, Generator3D
 from classical.losses import gan3d_loss, profile_distance, real_fake_labels
 from qcalo.data.dataset import ShowerData
 from qcalo.errors import ConfigError, check_choice
-from qcalo.generators import GanPlugin, data_sampling_fraction, sampling_fraction
+from qcalo.fits import polyval_log
+from qcalo.plugins import GanPlugin
 
 # how the primary energy enters the generator: z E / yscale (the 3DGAN, EcalEnergyGan) or
 # [E / yscale, z] (its angle versions), where a low-energy input no longer nearly vanishes
@@ -42,52 +43,20 @@ class _Gan3DLossPlugin(GanPlugin):
 
     defaults = {
         "latent_size": 200,
-        "xscale": 100.0,
+        "xscale": 100.0,  # the 3DGAN's units: cells (GeV) x 100, energies / 100
         "yscale": 100.0,
-        "threshold": 1e-6,
-        # (cells x 100)^0.5: with linear cells the discriminator hardly sees a 10 GeV shower next
-        # to a 100 GeV one, nor the first layers of either; measured on 30-minute Conv2D runs,
-        # the generated maximum then sat too deep at low energies and hardly moved with E
-        "cell_power": 0.5,
-        "gen_weight": 2.0,
+        "threshold": 1e-6,  # cells below it (GeV) are zeroed
+        "cell_power": 0.5,  # the networks see (cells x xscale)^p (3DGAN: 1): low energies stay visible
+        "gen_weight": 2.0,  # loss weights: BCE, MAPE(energy), MAPE(ECAL sum) (the 3DGAN's 2, 0.1, 0.1)
         "aux_weight": 0.1,
-        # the 3DGAN's 0.1: a 570-step Conv2D run (learning rate halved every 200 steps) ended with
-        # its sampling fraction 30-53 % low at 13-201 GeV, 12-22 % at step 494; with 0.3 (constant
-        # rate) it stayed within 15 % at 13-201 GeV from step 209 to 570 (same seed, 2026-11-28)
-        "ecal_weight": 0.3,
-        "label_smoothing": 0.0,
-        "flip_prob": 0.05,
-        # loop settings: training showers drawn ~E^-0.5 (2-20 GeV are 3.6 % of a flat 2-500 GeV
-        # sample; drawn as they come, Conv2D runs with ecal_weight 0.3 (570 steps) or 1.0 (380) kept
-        # the 13 GeV sampling fraction 13-16 % low while 32-200 GeV met 10 %; ~E^-0.5 brought it
-        # within 2 %, measured on the scan at the best checkpoint, 2026-11-28), and the best
-        # checkpoint judged, as in the 3DGAN's validation, by the mean sampling fraction and the
-        # shapes: a short training's spread is 2-4x the data's and swings with it from epoch to
-        # epoch, so a spread term would decide alone (measured: it kept a Conv2D checkpoint 18 %
-        # off at 5 GeV over one within 7.2 % at all 5 scan energies); the mean depth at the scan
-        # energies counts, as the shapes' MSE over wide energy bins hardly sees where the maximum
-        # sits at a given energy
-        "sample_energy_power": 0.5,
-        "score_spread_weight": 0.0,
-        "score_depth_weight": 1.0,
-        # measured on 30-minute Conv2D runs validated every 19 steps (from step 152 on): a scan
-        # energy's sampling fraction moved by up to 117 % between validations with the raw
-        # weights, by up to 15-32 % with their moving average
-        "ema": 0.99,
-        "energy_input": "product",
-        "output_scale": "none",
-        # the 3DGAN also trains the energy regression on generated showers, against the energy they
-        # were asked for: the generator and the discriminator then share that term and can agree on
-        # any feature that carries E (AC-GAN's known cooperative channel); false trains it on the
-        # data's showers only, so that it reads E the way real showers carry it
-        "aux_on_fakes": True,
-        # not the 3DGAN's: the generator also pays `profile_weight` x the % of energy its batch puts
-        # elsewhere than the real batch along x, y and depth (classical.losses.profile_distance)
-        "profile_weight": 0.0,
+        "ecal_weight": 0.3,  # above the 3DGAN's 0.1: short runs keep the sampling fraction with it
+        "flip_prob": 0.05,  # the 3DGAN's BitFlip of real/fake labels
+        "output_scale": "none",  # "energy": both networks work on showers per unit of primary energy
+        "aux_on_fakes": True,  # the 3DGAN's; false: the energy regression learns on real showers only
+        "profile_weight": 0.0,  # not the 3DGAN's: x the % of energy put elsewhere than the real batch
     }
     generator_cls: type[nn.Module] = Generator3D
     discriminator_cls: type[nn.Module] = Discriminator3D
-    generator_options: tuple[str, ...] = ()  # config keys passed on to generator_cls
 
     def __init__(self, config: dict[str, Any], geometry, calibration: dict[str, Any]):
         super().__init__(config, geometry, calibration)
@@ -102,12 +71,11 @@ class _Gan3DLossPlugin(GanPlugin):
         self.weights = (config["gen_weight"], config["aux_weight"], config["ecal_weight"])
 
     @classmethod
-    def calibrate(cls, config: dict[str, Any], data: ShowerData) -> dict[str, Any]:
-        return {"sampling_fraction": data_sampling_fraction(data)}
+    def calibrate(cls, config: dict[str, Any], data: ShowerData, fits: dict[str, Any]) -> dict[str, Any]:
+        return {"sampling_fraction": fits["sampling_fraction"]}
 
     def build(self) -> tuple[nn.Module, nn.Module]:
-        options = {key: self.config[key] for key in self.generator_options}
-        return self.generator_cls(self.config["latent_size"], **options), self.discriminator_cls()
+        return self.generator_cls(self.config["latent_size"]), self.discriminator_cls()
 
     def to_model(self, cells: torch.Tensor, energy: torch.Tensor) -> torch.Tensor:
         cells = torch.where(cells < self.config["threshold"], torch.zeros_like(cells), cells)
@@ -145,13 +113,11 @@ class _Gan3DLossPlugin(GanPlugin):
         return noise * e if self.config["energy_input"] == "product" else torch.cat([e, noise], dim=1)
 
     def expected_ecal(self, energy: torch.Tensor) -> torch.Tensor:
-        return (
-            sampling_fraction(self.calibration["sampling_fraction"], energy) * energy * self.config["xscale"]
-        )
+        return polyval_log(self.calibration["sampling_fraction"], energy) * energy * self.config["xscale"]
 
     def d_loss(self, disc, x, energy, real, gen):
         c = self.config
-        labels = real_fake_labels(len(x), real, c["label_smoothing"], c["flip_prob"], gen, x.device)
+        labels = real_fake_labels(len(x), real, c["flip_prob"], gen, x.device)
         outputs = self._outputs(disc, x, energy)
         ecal_target = outputs[2].detach() if real else self.expected_ecal(energy)
         weights = self.weights if real or c["aux_on_fakes"] else (self.weights[0], 0.0, self.weights[2])
@@ -172,20 +138,13 @@ class _Gan3DLossPlugin(GanPlugin):
 
 class Conv3DPlugin(_Gan3DLossPlugin):
     name = "conv3d"
-    # "zeros" as in Keras; "replicate" and "reflect" keep a constant input's response flat (see
-    # Generator3D)
-    # [E/100, z] as the 3DGAN's angle versions: with z E/100 a low-energy shower is the response to a
-    # nearly vanishing input (see Generator3D). Same command and seed (batch 16, CPU, 2026-11-28):
-    # validation shape MSE 0.0135 at step 250 and 0.0039 at 350; with the product 0.144 at both
-    defaults = {**_Gan3DLossPlugin.defaults, "padding": "zeros", "energy_input": "concat"}
-    generator_options = ("padding",)
-
-    def __init__(self, config: dict[str, Any], geometry, calibration: dict[str, Any]):
-        super().__init__(config, geometry, calibration)
-        check_choice("padding", config["padding"], PADDINGS)
+    # [E/100, z], as the 3DGAN's angle versions: with z E/100 a low-energy shower is the response
+    # to a nearly vanishing input
+    defaults = {**_Gan3DLossPlugin.defaults, "energy_input": "concat"}
 
 
 class Conv2DPlugin(_Gan3DLossPlugin):
     name = "conv2d"
     generator_cls = Generator2D
     discriminator_cls = Discriminator2D
+    defaults = {**_Gan3DLossPlugin.defaults, "energy_input": "product"}  # z E/100, as the 3DGAN

@@ -1,6 +1,6 @@
 """The quantum generator's classical twin: a small MLP in the quantum GAN's place.
 
-Same reduced showers, conditioning, discriminator and losses (`qcalo.reduced`), same latent
+Same reduced showers, conditioning, discriminator and losses (`qcalo.quantum.reduced`), same latent
 size and about the same number of trainable parameters as the default quantum generator
 (70: 4 noise inputs + f(E) -> 4 tanh units -> 8 pixel logits + u gives 69), so a comparison
 of the two measures the generator, not the set-up around it.
@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from qcalo.reduced import ReducedGanPlugin
+from qcalo.quantum.reduced import ReducedGanPlugin
 
 
 class TwinGenerator(nn.Module):

@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from qcalo.checkpoint import load_checkpoint, plugin_from_checkpoint
 from qcalo.data.builtin import builtin_dataset
 from qcalo.data.dataset import ShowerData, open_showers
 from qcalo.data.simulate import sample_energies, simulate_file
@@ -38,7 +39,6 @@ from qcalo.metrics.binning import EnergyBins
 from qcalo.metrics.compare import with_noise_floor
 from qcalo.metrics.observables import compute_features
 from qcalo.metrics.plots import make_plots
-from qcalo.train import load_checkpoint, plugin_from_checkpoint
 from qcalo.train import main as train_main
 
 ENERGIES = (10.0, 50.0, 100.0)

@@ -33,13 +33,12 @@ def main() -> None:
         train, val = data.split(0.2, seed=0)
         print(f"{len(data)} showers, geometry {data.geometry.describe()}")
         print(f"train {len(train)}, validation {len(val)}")
-        loader = train.loader(batch_size=128, seed=0, transforms=["energy.scale=100", "cells.power=0.85"])
-        cells, energy = next(iter(loader))
+        stream = train.stream(batch_size=128, seed=0)  # what the training loop reads
+        cells, energy = next(iter(stream))
         print(
-            f"one batch: cells {tuple(cells.shape)} {cells.dtype}, E/100 in "
-            f"[{energy.min():.3f}, {energy.max():.3f}]"
+            f"one batch: cells {tuple(cells.shape)} {cells.dtype} GeV, "
+            f"E in [{energy.min():.1f}, {energy.max():.1f}] GeV"
         )
-        cells, energy = loader.dataset.transforms.inverse(cells, energy)  # back to GeV
 
         # 3. The reduced views models and metrics share: 8-pixel longitudinal profile, total energy.
         pixels = longitudinal_profile(cells, data.geometry, bins=8)

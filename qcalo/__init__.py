@@ -1,3 +1,3 @@
 """qcalo: classical and quantum GANs for fast calorimeter shower simulation."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

@@ -1,12 +1,16 @@
-"""Flat training configs: defaults < plug-in defaults < YAML file < `--set key=value`.
+"""Flat training configs: loop defaults + the plug-in's model defaults < the generator's preset
+< a YAML file < `--set key=value` < command-line options.
 
 One flat dict, nanoGPT-style: every key is printed, saved in the run folder and in every
-checkpoint. Unknown keys are an error (a typo must not silently train with a default).
+checkpoint. Each key has one default: the loop's below, a model's in its plug-in; presets
+(`configs/`) list only what differs. Unknown keys are an error (a typo must not silently
+train with a default).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
@@ -15,44 +19,38 @@ import yaml
 from qcalo.errors import ConfigError
 
 DEFAULTS: dict[str, Any] = {
-    "generator": "conv3d",
+    "generator": "conv3d",  # a registered plug-in name (qcalo.plugins)
     "data": None,  # files or globs; None: the built-in data set
     "geometry": None,  # for files that do not carry one
-    "val_fraction": 0.1,
+    "val_fraction": 0.1,  # held out for validation
     "split_by": "fraction",  # or "file"
-    "seed": 0,
+    "seed": 0,  # every random stream of the run derives from it
     "epochs": 10,
     "max_steps": 0,  # stop after this many steps in all (0: no limit)
     "time_limit_min": 0.0,  # stop (validate, checkpoint) after this many minutes of training (0: none)
-    "batch_size": 64,
+    "batch_size": 64,  # per process
     "optimizer": "rmsprop",  # the 3DGAN's; or "adam"
-    "lr_g": 1e-3,
+    "lr_g": 1e-3,  # the 3DGAN's learning rates
     "lr_d": 1e-3,
     "lr_halflife": 0,  # halve both learning rates every this many steps (0: constant)
     "betas": [0.5, 0.999],  # adam only
     "rho": 0.9,  # rmsprop only (Keras RMSprop rho)
     "g_steps": 2,  # generator updates per discriminator update (3DGAN: 2)
-    "ema": 0.0,  # validate, checkpoint for generation and generate with an exponential moving
-    # average of the generator's weights, this decay per step (0: off; 0.99 averages ~100 steps)
-    "sample_energy_power": 0.0,  # draw training showers in proportion to E^-power (1: a flat
-    # spectrum becomes log-uniform, so the rare low energies train as often as the high ones)
-    "g_energies": "batch",  # primary energies of generator steps: "batch" (3DGAN) or "log-uniform"
-    # true: the first generator step reuses the discriminator's fake batch (pytorch/examples dcgan):
-    # one generator pass per step instead of two, i.e. one job per step on a quantum device
-    "share_fakes": False,
-    "init_from": None,  # a checkpoint whose generator (its averaged weights, if any) and
-    # discriminator a new run starts from, e.g. an exact-simulator run fine-tuned on a noisy device;
-    # optimisers, step count and calibration are the new run's own
-    "device": "cpu",  # cpu, cuda, cuda:1
-    "val_showers": 1000,  # held-out showers used for validation each epoch
-    "val_scan_showers": 100,  # generated showers at each of 5 energies for the sampling-fraction scan
-    "score_spread_weight": 1.0,  # weight of the resolution (spread) term in the best-checkpoint score
-    "score_depth_weight": 0.0,  # weight of the scan's mean shower depth (worst relative error) in it
+    "ema": 0.99,  # validate and generate with a moving average of the generator's weights (0: off)
+    "sample_energy_power": 0.5,  # draw training showers ~E^-power: rare low energies train more often
+    "share_fakes": False,  # the generator's first step reuses the discriminator's fakes (one pass a step)
+    "init_from": None,  # a checkpoint whose networks a new run starts from (fine-tuning on a device)
+    "torch_device": "cpu",  # where torch runs: cpu, cuda, cuda:1 (not the quantum device.name)
+    "val_showers": 1000,  # held-out showers used for validation
+    "val_scan_showers": 100,  # generated at each of 5 energies for the energy scan (0: no scan)
+    "score_spread_weight": 0.0,  # weight of the resolution (spread) term in the best-checkpoint score
+    "score_depth_weight": 1.0,  # weight of the scan's mean shower depth (worst relative error) in it
     "checkpoint_every": 0,  # also checkpoint every N steps (0: at epoch ends only)
     "val_every": 0,  # also validate (and keep best.pt) every N steps (0: at epoch ends only)
-    "log_every": 10,
+    "log_every": 10,  # steps between log.jsonl records
     "out": None,  # run folder; None: runs/<generator>
 }
+PRESET_PACKAGE = "configs"  # the top-level `configs/` folder, installed with qcalo
 
 
 def parse_value(text: str) -> Any:
@@ -99,25 +97,61 @@ def flatten(cfg: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
-# Keys added after runs were saved, with the value that reproduces what qcalo did before the key
-# existed: a saved config (resumed run, checkpoint) without one gets this, not today's default.
-BEFORE_KEY: dict[str, Any] = {
-    "cell_power": 1.0,
-    "ema": 0.0,
-    "energy_input": "product",
-    "padding": "zeros",
-    "sample_energy_power": 0.0,
-    "score_depth_weight": 0.0,
-    "score_spread_weight": 1.0,
-}
+def preset_path(name: str) -> Path:
+    """The shipped preset `name` (configs/NAME.yaml), found in the installed package."""
+    return Path(str(files(PRESET_PACKAGE).joinpath(f"{name}.yaml")))
 
 
-def with_saved(cfg: dict[str, Any], saved: dict[str, Any]) -> dict[str, Any]:
-    """Today's defaults `cfg` replaced by a run's saved config (keys qcalo no longer has are
-    dropped; keys the run predates take their BEFORE_KEY value)."""
-    out = {**cfg, **{k: v for k, v in BEFORE_KEY.items() if k in cfg}}
-    out.update({k: v for k, v in saved.items() if k in cfg})
-    return out
+def preset_names() -> list[str]:
+    return sorted(
+        p.name.removesuffix(".yaml") for p in files(PRESET_PACKAGE).iterdir() if p.name.endswith(".yaml")
+    )
+
+
+def read_file(path: str | Path) -> dict[str, Any]:
+    """A YAML config file as flat keys (its own keys only; `extends` kept as a key)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file {path} does not exist")
+    try:
+        cfg = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config file {path} is not valid YAML: {exc}") from None
+    if not isinstance(cfg, dict):
+        raise ConfigError(f"config file {path}: expected a mapping of keys to values")
+    return flatten(cfg)
+
+
+def file_layers(path: str | Path) -> list[tuple[Path, dict[str, Any]]]:
+    """A file and the presets it `extends`, base first: [(path, its own keys), ...]."""
+    layers: list[tuple[Path, dict[str, Any]]] = []
+    source: Path | None = Path(path)
+    while source is not None:
+        if any(source.resolve() == p.resolve() for p, _ in layers):
+            raise ConfigError(f"config file {path}: 'extends' forms a cycle through {source}")
+        values = read_file(source)
+        layers.insert(0, (source, values))
+        parent = values.pop("extends", None)
+        if parent is not None and not preset_path(str(parent)).is_file():
+            raise ConfigError(
+                f"config file {source}: extends '{parent}', which is not a preset; "
+                f"known: {', '.join(preset_names())}"
+            )
+        source = None if parent is None else preset_path(str(parent))
+    return layers
+
+
+def base_config(name: str) -> dict[str, Any]:
+    """The loop defaults and the plug-in `name`'s model defaults."""
+    from qcalo.plugins import get_plugin
+
+    return {**DEFAULTS, **get_plugin(name).defaults}
+
+
+def generator_layers(name: str) -> list[tuple[Path, dict[str, Any]]]:
+    """The generator's own preset (configs/NAME.yaml, with what it extends), if it ships one."""
+    path = preset_path(name)
+    return file_layers(path) if path.is_file() else []
 
 
 def load_config(
@@ -127,35 +161,34 @@ def load_config(
     overrides: dict[str, Any] | None = None,
     base: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The full config of a run. `base` (a resumed run's saved config) replaces the defaults and
-    the file; `--set` and command-line options still apply on top of it."""
-    from qcalo.generators import get_plugin
-
-    file_cfg: dict[str, Any] = {}
-    if path is not None:
-        path = Path(path)
-        if not path.is_file():
-            raise ConfigError(f"config file {path} does not exist")
-        try:
-            file_cfg = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"config file {path} is not valid YAML: {exc}") from None
-        if not isinstance(file_cfg, dict):
-            raise ConfigError(f"config file {path}: expected a mapping of keys to values")
-        file_cfg = flatten(file_cfg)
-    name = generator or file_cfg.get("generator") or (base or {}).get("generator") or DEFAULTS["generator"]
-    plugin = get_plugin(name)
-    cfg = {**DEFAULTS, **plugin.defaults}
+    """The full config of a run. `base` (a resumed run's or a checkpoint's saved config, every
+    key present) replaces the defaults and the generator's preset; a file, `--set` and
+    command-line options still apply on top of it."""
+    file = file_layers(path) if path is not None else []
+    file_generator = next((v["generator"] for _, v in reversed(file) if "generator" in v), None)
+    name = generator or file_generator or (base or {}).get("generator") or DEFAULTS["generator"]
+    cfg = base_config(name)
     if base is not None:
-        cfg = with_saved(cfg, base)
-        file_cfg = {}
+        missing = sorted(set(cfg) - set(base))
+        if missing:
+            raise ConfigError(
+                f"saved config of generator '{name}' lacks key(s) {missing}: it predates this qcalo; "
+                "upgrade its checkpoint with python -m qcalo.checkpoint upgrade CHECKPOINT"
+            )
+        cfg.update({k: base[k] for k in cfg})
+        layers: list[tuple[str, dict[str, Any]]] = []
+    else:
+        layers = [(f"preset {p}", v) for p, v in generator_layers(name)]
+    preset_files = {p.resolve() for p, _ in generator_layers(name)} if base is None else set()
+    layers += [(f"config file {p}", v) for p, v in file if p.resolve() not in preset_files]
     set_cfg: dict[str, Any] = {}
     for item in sets:
         key, sep, value = item.partition("=")
         if not sep or not key:
             raise ConfigError(f"--set {item!r}: expected key=value")
         set_cfg[key.strip()] = parse_value(value)
-    for source, values in (("config file", file_cfg), ("--set", set_cfg), ("option", overrides or {})):
+    layers += [("--set", set_cfg), ("option", overrides or {})]
+    for source, values in layers:
         unknown = sorted(set(values) - set(cfg))
         if unknown:
             raise ConfigError(

@@ -44,11 +44,11 @@ from qcalo.atomic import atomic_path, write_text
 from qcalo.data.builtin import ENERGY_RANGE, builtin_dataset
 from qcalo.data.dataset import ShowerData, open_showers
 from qcalo.errors import ConfigError, DataError, QcaloError
-from qcalo.generators import GanPlugin, gaussian_noise
 from qcalo.metrics.binning import EnergyBins
 from qcalo.metrics.compare import compare
 from qcalo.metrics.observables import compute_features
 from qcalo.onnx_generator import INPUTS, METADATA_KEY, OnnxGenerator
+from qcalo.plugins import GanPlugin, gaussian_noise
 
 FP32_TOLERANCE = 1e-4  # max |onnxruntime - torch| / max |torch| accepted after export
 GUARD_METRICS = ("mse_shapes", "mre_sampling_fraction")
@@ -96,7 +96,7 @@ def random_inputs(n: int, noise_size: int, seed: int) -> tuple[torch.Tensor, tor
 def export_onnx(checkpoint: str | Path, out: str | Path, check_showers: int = 16) -> dict[str, Any]:
     """Write the checkpoint's generator to `out` (one self-contained file, dynamic batch) after
     checking onnxruntime against torch; returns the fp32 part of the report."""
-    from qcalo.train import load_checkpoint, plugin_from_checkpoint
+    from qcalo.checkpoint import load_checkpoint, plugin_from_checkpoint
 
     out = Path(out)
     state = load_checkpoint(checkpoint)

@@ -57,8 +57,8 @@ def generate_file(
         def make(e: np.ndarray, gen: torch.Generator) -> np.ndarray:
             return model.generate(e, gen)
     else:
+        from qcalo.checkpoint import load_checkpoint, plugin_from_checkpoint
         from qcalo.config import load_config
-        from qcalo.train import load_checkpoint, plugin_from_checkpoint
 
         state = load_checkpoint(checkpoint)
         if sets:
@@ -99,7 +99,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--batch-size", type=int, default=128)
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--torch-device", default="cpu", help="where a checkpoint generates: cpu, cuda, cuda:N")
     p.add_argument("--threads", type=int, default=0, help="onnxruntime threads (0: one per core)")
     p.add_argument("--quiet", action="store_true")
     p.add_argument(
@@ -127,13 +127,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     if args.batch_size <= 0:
         raise ConfigError("--batch-size must be positive")
-    if args.device.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError("--device cuda: torch sees no CUDA device")
+    if args.torch_device.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"--torch-device {args.torch_device}: torch sees no CUDA device")
     if args.onnx:
         if Path(args.onnx).suffix != ".onnx":
             raise ConfigError(f"--onnx {args.onnx}: expected a .onnx file written by python -m qcalo.export")
-        if args.device != "cpu":
-            raise ConfigError("--onnx runs on the CPU (onnxruntime); drop --device")
+        if args.torch_device != "cpu":
+            raise ConfigError("--onnx runs on the CPU (onnxruntime); drop --torch-device")
     if args.threads < 0:
         raise ConfigError("--threads must be >= 0")
     path = generate_file(
@@ -142,7 +142,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.out,
         args.seed,
         args.batch_size,
-        args.device,
+        args.torch_device,
         not args.quiet,
         args.set,
         args.threads,

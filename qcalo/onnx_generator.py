@@ -16,7 +16,7 @@ import torch
 
 from qcalo.data.geometry import Geometry
 from qcalo.errors import ConfigError, DataError
-from qcalo.generators import gaussian_noise
+from qcalo.plugins import gaussian_noise
 
 METADATA_KEY = "qcalo"
 INPUTS = ("noise", "energy")

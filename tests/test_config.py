@@ -59,5 +59,48 @@ def test_switches_take_only_true_or_false(tmp_path):
         load_config("conv3d", None, ["share_fakes=maybe"])
     path = tmp_path / "c.yaml"
     path.write_text("share_fakes: 1\n")
-    with pytest.raises(ConfigError, match="config file: 'share_fakes' must be true or false, got 1"):
+    with pytest.raises(ConfigError, match="config file .*: .share_fakes. must be true or false, got 1"):
         load_config("conv3d", path)
+
+
+def test_every_preset_lists_only_what_differs_from_beneath_it():
+    """One default per key: a preset that restated a default (the loop's, the plug-in's, or
+    that of the preset it extends) would hide where the value really comes from."""
+    from qcalo.config import DEFAULTS, base_config, file_layers, generator_layers, preset_names, preset_path
+    from qcalo.plugins import get_plugin, registry
+
+    for name in registry():
+        assert not set(get_plugin(name).defaults) & set(DEFAULTS), f"plug-in {name} sets loop keys"
+    checked = 0
+    for name in preset_names():
+        layers = file_layers(preset_path(name))
+        generator = next((v["generator"] for _, v in layers if "generator" in v), None)
+        if generator is None:  # a shared block (reduced.yaml): judged through the presets using it
+            continue
+        beneath = base_config(generator)
+        below = [(p, v) for p, v in generator_layers(generator) + layers[:-1] if p != preset_path(name)]
+        for _, values in below:
+            beneath.update(values)
+        full = load_config(generator, preset_path(name))
+        for key, value in layers[-1][1].items():
+            if key != "generator":
+                assert full[key] == value and beneath[key] != value, f"configs/{name}.yaml restates {key}"
+                checked += 1
+    assert checked > 20
+
+
+def test_a_preset_extends_another(tmp_path):
+    path = tmp_path / "mine.yaml"
+    path.write_text("extends: quantum_aer\nepochs: 3\n")
+    cfg = load_config(None, path)
+    assert cfg["generator"] == "quantum" and cfg["device.name"] == "qiskit.aer" and cfg["epochs"] == 3
+    assert cfg["optimizer"] == "adam"  # from reduced.yaml, beneath the quantum preset
+    path.write_text("extends: nothing\n")
+    with pytest.raises(ConfigError, match="extends 'nothing', which is not a preset"):
+        load_config(None, path)
+
+
+def test_generator_loads_its_preset():
+    cfg = load_config("quantum")
+    assert cfg["lr_g"] == 0.05 and cfg["batch_size"] == 256 and cfg["score_spread_weight"] == 1.0
+    assert load_config("conv2d")["lr_g"] == 1e-3

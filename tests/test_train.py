@@ -12,10 +12,11 @@ import numpy as np
 import pytest
 import torch
 
+from qcalo.checkpoint import load_checkpoint
 from qcalo.config import load_config
 from qcalo.errors import QcaloError
 from qcalo.generate import main as generate_main
-from qcalo.train import Trainer, TrainingError, load_checkpoint
+from qcalo.train import Trainer, TrainingError
 from qcalo.train import main as train_main
 
 FAST = ["batch_size=8", "val_showers=40", "log_every=1", "g_steps=1"]
@@ -90,7 +91,7 @@ def test_validating_mid_epoch_leaves_the_training_unchanged(tmp_path, sim_file, 
 def test_weight_average_resumes_exactly_and_generates(tmp_path, sim_file):
     """ema: the checkpoint keeps the average beside the weights; resuming continues both
     bit for bit, and generation uses the average."""
-    from qcalo.train import plugin_from_checkpoint
+    from qcalo.checkpoint import plugin_from_checkpoint
 
     whole, split = tmp_path / "whole", tmp_path / "split"
     train(whole, sim_file, "ema=0.9", steps=4)
@@ -109,21 +110,9 @@ def test_weight_average_resumes_exactly_and_generates(tmp_path, sim_file):
 def test_weight_average_resumes_on_cuda(tmp_path, sim_file):
     """Checkpoints load onto the CPU; a resumed average must follow the weights to the GPU (it
     did not: the first step after --resume on cuda failed with a device mismatch)."""
-    train(tmp_path, sim_file, "ema=0.9", "device=cuda", steps=2)
+    train(tmp_path, sim_file, "ema=0.9", "torch_device=cuda", steps=2)
     assert train_main(cli_args(tmp_path, sim_file, "--max-steps", "4", "--resume")) == 0
     assert load_checkpoint(tmp_path / "last.pt")["step"] == 4
-
-
-def test_checkpoint_of_an_older_qcalo_loads_with_defaults_for_new_keys(tmp_path, trained):
-    from qcalo.train import plugin_from_checkpoint
-
-    state = load_checkpoint(trained / "last.pt")
-    for key in ("ema", "cell_power"):  # as written before the keys existed
-        del state["config"][key]
-    plugin, g = plugin_from_checkpoint(state)
-    # what qcalo did then, not today's defaults (0.99, 0.5): linear cells come out linear
-    assert plugin.config["ema"] == 0.0 and plugin.config["cell_power"] == 1.0 and not g.training
-    assert load_config(None, base=state["config"])["cell_power"] == 1.0  # a resumed run alike
 
 
 def test_init_from_starts_a_new_run_from_a_checkpoints_networks(tmp_path, sim_file, trained):
@@ -362,6 +351,16 @@ def scan_trainer(tmp_path, sim_file):
     return Trainer(cfg, progress=False)
 
 
+def scan(trainer):
+    """The energy scan of epoch 0's validation."""
+    from qcalo.validation import energy_scan
+
+    c = trainer.cfg
+    return energy_scan(
+        trainer.plugin, trainer.g, trainer.fits, c["val_scan_showers"], c["seed"] * 7919 + 1, trainer.device
+    )
+
+
 def test_energy_scan_logs_the_transverse_width(tmp_path, sim_file, monkeypatch):
     """Simulated showers sit on the data's width fit; the same showers with 30 % of their energy
     moved into the boundary plane x = 0 (what Conv3D runs did) are flagged at every energy."""
@@ -378,11 +377,11 @@ def test_energy_scan_logs_the_transverse_width(tmp_path, sim_file, monkeypatch):
         return torch.from_numpy(cells)
 
     monkeypatch.setattr(trainer.plugin, "generate", showers)
-    same = trainer._energy_scan(trainer.g, 0)
+    same = scan(trainer)
     width = {k: v for k, v in same.items() if k.startswith("width_scan_") and "worst" not in k}
     assert len(width) == 5 and same["width_scan_worst"] < 0.1, width  # measured 0.020
     dumped = 0.3
-    wide = trainer._energy_scan(trainer.g, 0)
+    wide = scan(trainer)
     assert all(wide[k] > 2.0 for k in width), wide  # measured +4.7 to +4.9 (5.7x as wide)
     assert wide["depth_scan_worst"] < 0.15  # the depth hardly sees it (measured 0.086)
 
@@ -400,11 +399,11 @@ def test_energy_scan_scores_the_mean_shower_depth(tmp_path, sim_file, monkeypatc
         return torch.from_numpy(np.roll(cells, shift, axis=3))  # z is the last axis
 
     monkeypatch.setattr(trainer.plugin, "generate", showers)
-    same = trainer._energy_scan(trainer.g, 0)
+    same = scan(trainer)
     depth = {k: v for k, v in same.items() if k.startswith("depth_scan_") and "worst" not in k}
     assert len(depth) == 5 and same["depth_scan_worst"] < 0.05, depth  # 180 training showers' fit
     shift = 2
-    deeper = trainer._energy_scan(trainer.g, 0)
+    deeper = scan(trainer)
     # 2 layers over a mean depth of ~11 (9 GeV) to ~19 (220 GeV) layers (measured 0.18 to 0.11)
     assert all(0.08 < deeper[k] < 0.25 for k in depth), deeper
     val = trainer.validate(0)

@@ -2,7 +2,7 @@
 
 `open_showers(paths)` accepts paths and glob patterns and returns a `ShowerData`. Its `split`
 makes train/validation subsets (by fraction, in blocks of rows so reads stay contiguous, or by
-whole files); its `loader` makes a torch DataLoader that streams batches from disk: files larger
+whole files); its `stream` is a torch IterableDataset of batches read from disk: files larger
 than memory are fine. The shuffle is a pure function of (seed, epoch), so runs are reproducible
 and a resumed run can skip exactly the batches it had already seen.
 """
@@ -17,11 +17,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, IterableDataset, get_worker_info
+from torch.utils.data import IterableDataset, get_worker_info
 
 from qcalo.data.formats import ArrayShowerFile, ShowerFile, open_shower_file
 from qcalo.data.geometry import Geometry
-from qcalo.data.transforms import Pipeline
 from qcalo.errors import ConfigError, DataError
 
 
@@ -145,16 +144,9 @@ class ShowerData:
         self.close()
 
     def stream(self, batch_size: int = 64, **kwargs) -> ShowerStream:
+        """Shuffled (cells, energy) float32 tensor batches in GeV; see ShowerStream. For several
+        reader processes wrap it: `torch.utils.data.DataLoader(stream, batch_size=None, num_workers=N)`."""
         return ShowerStream(self, batch_size=batch_size, **kwargs)
-
-    def loader(self, batch_size: int = 64, num_workers: int = 0, **kwargs) -> DataLoader:
-        """A DataLoader yielding (cells, energy) float32 tensor batches; see ShowerStream."""
-        return DataLoader(
-            self.stream(batch_size, **kwargs),
-            batch_size=None,
-            num_workers=num_workers,
-            persistent_workers=False,
-        )
 
 
 def open_showers(
@@ -198,7 +190,6 @@ class ShowerStream(IterableDataset):
         batch_size: int = 64,
         shuffle: bool = True,
         seed: int = 0,
-        transforms: Pipeline | Sequence | None = None,
         chunk_rows: int = 256,
         buffer_chunks: int = 8,
         drop_last: bool = False,
@@ -209,7 +200,6 @@ class ShowerStream(IterableDataset):
         if batch_size <= 0 or chunk_rows <= 0 or buffer_chunks <= 0:
             raise ConfigError("batch_size, chunk_rows and buffer_chunks must be positive")
         self.data, self.batch_size, self.shuffle, self.seed = data, batch_size, shuffle, seed
-        self.transforms = transforms if isinstance(transforms, Pipeline) else Pipeline(transforms or ())
         self.chunk_rows, self.buffer_chunks, self.drop_last = chunk_rows, buffer_chunks, drop_last
         self.epoch, self.start_batch = 0, 0
         self.rank, self.world_size = rank, world_size
@@ -289,7 +279,4 @@ class ShowerStream(IterableDataset):
                     break
                 if k % self.world_size != self.rank:
                     continue
-            c, e = self.transforms.forward(
-                torch.from_numpy(cells), torch.from_numpy(energy.astype(np.float32))
-            )
-            yield c, e
+            yield torch.from_numpy(cells), torch.from_numpy(energy.astype(np.float32))

@@ -12,14 +12,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from qcalo.errors import check_choice
 from qcalo.quantum.ansatz import CircuitLayout, circuit, read_out
 from qcalo.quantum.devices import QuantumDevice
-
-# How u follows the energy qubit's <Z>. A qubit rotated by a Gaussian noise angle phi gives
-# <Z> ~ sin(phi): 'linear' (u = a <Z> + c) squeezes the tails of u, 'asin' (u = a asin <Z> + c)
-# gives back phi, so Gaussian noise can make Gaussian tails.
-READOUTS = ("linear", "asin")
 
 
 class QuantumGenerator(nn.Module):
@@ -32,7 +26,6 @@ class QuantumGenerator(nn.Module):
         entangler: str = "ring",
         reupload: bool = True,
         init_scale: float = 0.1,
-        energy_readout: str = "asin",
         noise_floor: float = 0.0,
     ):
         super().__init__()
@@ -55,9 +48,7 @@ class QuantumGenerator(nn.Module):
         # symmetric noise w.r.t. its scale vanishes there), seen to switch off the energy
         # qubit's noise so that the total energy's spread came from the encoding's wiggles
         self.noise_floor = noise_floor
-        check_choice("energy_readout", energy_readout, READOUTS)
-        self.energy_readout = energy_readout
-        self.energy_head = nn.Parameter(torch.tensor([1.5, 0.0]))  # u = a g(<Z_e>) + c
+        self.energy_head = nn.Parameter(torch.tensor([1.5, 0.0]))  # u = a asin(<Z_e>) + c
         self._qnode = qdev.qnode(
             lambda z, e, w: circuit(lay, z, e, w, entangler, projectors=qdev.needs_projectors)
         )
@@ -90,7 +81,8 @@ class QuantumGenerator(nn.Module):
         raw = torch.cat(pixels, dim=1)
         fractions = raw / raw.sum(dim=1, keepdim=True).clamp_min(1e-12)
         z = torch.stack(energy_z).mean(dim=0)
-        if self.energy_readout == "asin":
-            z = torch.asin(z * (1 - 1e-4))
+        # a qubit rotated by a Gaussian noise angle phi gives <Z> ~ sin(phi): asin gives phi back,
+        # so Gaussian noise can make a Gaussian total energy
+        z = torch.asin(z * (1 - 1e-4))
         u = self.energy_head[0] * z + self.energy_head[1]
         return torch.cat([fractions * raw.shape[1], u[:, None]], dim=1)

@@ -1,6 +1,6 @@
 """The quantum GAN as a training-loop plug-in: a PennyLane generator against a torch MLP.
 
-The representation, discriminator and losses are the reduced-view GAN's (`qcalo.reduced`),
+The representation, discriminator and losses are the reduced-view GAN's (`qcalo.quantum.reduced`),
 shared with the classical twin (`classical/twin.py`); only the generator is quantum.
 """
 
@@ -13,12 +13,12 @@ from torch import nn
 
 from qcalo.data.dataset import ShowerData
 from qcalo.errors import check_choice
-from qcalo.generators import deposited_energies
+from qcalo.fits import deposited_energies
 from qcalo.quantum.ansatz import ENTANGLERS, layout
 from qcalo.quantum.devices import DEFAULTS as DEVICE_DEFAULTS
 from qcalo.quantum.devices import make_device
 from qcalo.quantum.generator import QuantumGenerator
-from qcalo.reduced import ReducedGanPlugin
+from qcalo.quantum.reduced import ReducedGanPlugin
 
 
 class QuantumPlugin(ReducedGanPlugin):
@@ -34,7 +34,6 @@ class QuantumPlugin(ReducedGanPlugin):
         "ancillas": 0,  # born: ancilla qubits per sub-generator (post-selected on |0>)
         "init_scale": 0.1,  # std of the initial rotation angles
         "noise_floor": 0.3,  # noise angles = N(0, 1) x max(|trainable scale|, this), per qubit
-        "energy_readout": "asin",  # u from the energy qubit: asin (a asin<Z> + c) or linear (a <Z> + c)
         "refit_readout": True,  # init_from: refit a and c on this run's device to the data's u
         "refit_showers": 2000,  # generated for that refit
         **DEVICE_DEFAULTS,
@@ -56,19 +55,17 @@ class QuantumPlugin(ReducedGanPlugin):
             c["entangler"],
             c["reupload"],
             c["init_scale"],
-            c["energy_readout"],
             c["noise_floor"],
         )
         return g, self.reduced_discriminator()
 
     @torch.no_grad()
-    def adapt(self, generator: nn.Module, data: ShowerData, gen: torch.Generator) -> dict[str, float]:
-        """Refit the energy read-out u = a g(<Z>) + c so that, at the training energies, u has the
-        data's mean and spread on this run's device. Device noise damps <Z> by a factor that is
-        the same for every event (fake_torino's noise model: u x 0.67 at 5-100 GeV, measured), so
-        weights trained on an exact simulator keep their profile there but make the total
-        energy's spread a third too narrow; a gradient fine-tune moves a by lr per step through
-        noisy SPSA estimates, the refit puts it right at once."""
+    def refit_to_data(self, generator: nn.Module, data: ShowerData, gen: torch.Generator) -> dict[str, float]:
+        """Refit the energy read-out u = a asin<Z> + c so that, at the training energies, u has the
+        data's mean and spread on this run's device. Device noise damps <Z> by one factor for
+        every event, so weights trained on an exact simulator keep their profile there but make
+        the total energy's spread too narrow; a gradient fine-tune through noisy SPSA estimates
+        moves a slowly, the refit puts it right at once."""
         if not self.config["refit_readout"]:
             return {}
         e, d = deposited_energies(data)

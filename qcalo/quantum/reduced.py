@@ -13,9 +13,8 @@ u is close to a standard variable from 2 to 500 GeV although the resolution chan
 (normalised to sum 1) is near uniform at every energy although the shower maximum moves by
 a third of the depth: the generator learns how showers deviate from the mean, and the energy
 dependence of the mean profile comes from all the data at once, not only from the few showers
-of a flat spectrum near each energy. (Measured: the default quantum generator's worst 10 GeV
-pixel-mean error went from 27 % to 9.6 %, with E^-0.5 batches and the noise floor; README.)
-The discriminator sees log q, u and f(E) = the primary energy mapped log-linearly onto [-1, 1].
+of a flat spectrum near each energy. The discriminator sees log q, u and f(E) = the primary
+energy mapped log-linearly onto [-1, 1].
 """
 
 from __future__ import annotations
@@ -31,7 +30,8 @@ from torch.nn import functional as F
 from qcalo.data.dataset import ShowerData
 from qcalo.data.views import View
 from qcalo.errors import ConfigError
-from qcalo.generators import GanPlugin, deposited_energies, fit_log_energy, sampling_fraction
+from qcalo.fits import deposited_energies, fit_log_energy, polyval_log
+from qcalo.plugins import GanPlugin
 
 
 def mmd(
@@ -100,19 +100,6 @@ class ReducedGanPlugin(GanPlugin):
         # a flat spectrum count more)
         "profile_prior": True,  # pixel values = shares relative to the data's mean profile at E
         # (a cubic fit in ln E kept in the checkpoint): the generator learns the deviations
-        "label_smoothing": 0.0,
-        # loop settings that suit generators of a few dozen parameters (override the 3DGAN's)
-        "optimizer": "adam",
-        "lr_g": 0.05,
-        "lr_d": 0.0002,
-        "lr_halflife": 1000,
-        "ema": 0.99,  # generate with the weights' moving average: the pixel means wobble 10-30 %
-        # from epoch to epoch at this learning rate, the average much less
-        "batch_size": 256,
-        "val_scan_showers": 200,  # generated per scan energy: cheap here, and spreads need them
-        "sample_energy_power": 0.5,  # draw training showers ~ E^-0.5: low energies train more often
-        "g_steps": 1,
-        "epochs": 240,
     }
 
     def __init__(self, config: dict[str, Any], geometry, calibration: dict[str, Any]):
@@ -126,7 +113,7 @@ class ReducedGanPlugin(GanPlugin):
     # -- calibration: the energy dependence of the total deposited energy and the mean profile
 
     @classmethod
-    def calibrate(cls, config: dict[str, Any], data: ShowerData) -> dict[str, Any]:
+    def calibrate(cls, config: dict[str, Any], data: ShowerData, fits: dict[str, Any]) -> dict[str, Any]:
         e, d = deposited_energies(data)
         if np.any(d <= 0):
             raise ConfigError(f"{(d <= 0).sum()} training showers deposit no energy; cannot calibrate")
@@ -143,8 +130,8 @@ class ReducedGanPlugin(GanPlugin):
 
     def _mu_sigma(self, energy: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         e = energy.to(torch.float64)
-        mu = sampling_fraction(self.calibration["log_ratio_mean"], e)
-        sigma = sampling_fraction(self.calibration["log_ratio_std"], e).clamp_min(1e-3)
+        mu = polyval_log(self.calibration["log_ratio_mean"], e)
+        sigma = polyval_log(self.calibration["log_ratio_std"], e).clamp_min(1e-3)
         return mu.to(energy.dtype), sigma.to(energy.dtype)
 
     def _prior(self, energy: torch.Tensor) -> torch.Tensor | None:
@@ -153,7 +140,7 @@ class ReducedGanPlugin(GanPlugin):
         if fit is None:
             return None
         coeffs = torch.tensor(fit, dtype=torch.float64, device=energy.device)  # (powers, pixels)
-        m = sampling_fraction(coeffs, energy.to(torch.float64)[:, None]).clamp_min(1e-4)
+        m = polyval_log(coeffs, energy.to(torch.float64)[:, None]).clamp_min(1e-4)
         return (m / m.sum(dim=1, keepdim=True)).to(torch.float32)
 
     def energy_feature(self, energy: torch.Tensor) -> torch.Tensor:
@@ -203,7 +190,7 @@ class ReducedGanPlugin(GanPlugin):
         return torch.cat([shares, x[:, -1:], self.energy_feature(energy)[:, None]], dim=1)
 
     def d_loss(self, disc, x, energy, real, gen):
-        target = torch.full((len(x),), 1.0 - self.config["label_smoothing"] if real else 0.0, device=x.device)
+        target = torch.full((len(x),), 1.0 if real else 0.0, device=x.device)
         logits = disc(self._disc_input(x, energy))
         loss = F.binary_cross_entropy_with_logits(logits, target)
         return loss, {"bce": loss.item()}

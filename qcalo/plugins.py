@@ -1,43 +1,50 @@
 """Generator plug-ins: the one small interface between a generator and the training loop.
 
-A plug-in supplies the networks, how showers enter them and leave them, and the losses; the loop
+A plug-in supplies the networks, how showers enter and leave them, and the losses; the loop
 (`qcalo.train`) owns data, optimisers, progress, validation, logs and checkpoints and knows
 nothing else of the generator, the way PennyLane devices sit behind one string. Plug-ins are
-found by name in REGISTRY and imported only when used.
+found by name in the `qcalo.generators` entry-point group (pyproject.toml), so a third-party
+package adds a generator exactly as `classical/` and `qcalo/quantum/` do (docs/plugins.md).
 """
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import Callable
+from importlib.metadata import entry_points
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 
 from qcalo.data.dataset import ShowerData
 from qcalo.data.geometry import Geometry
-from qcalo.data.views import View, total_energy
+from qcalo.data.views import View
 from qcalo.errors import ConfigError
 
-REGISTRY: dict[str, str] = {
-    "conv3d": "classical.plugin:Conv3DPlugin",
-    "conv2d": "classical.plugin:Conv2DPlugin",
-    "quantum": "qcalo.quantum.plugin:QuantumPlugin",
-    "mlp": "classical.twin:MLPTwinPlugin",  # the quantum generator's classical twin
-}
+ENTRY_POINT_GROUP = "qcalo.generators"
+
+
+def registry() -> dict[str, Any]:
+    """Generator name -> its entry point (not yet imported)."""
+    return {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
 
 
 def get_plugin(name: str) -> type[GanPlugin]:
     """The plug-in class registered under `name`."""
-    if name not in REGISTRY:
-        raise ConfigError(f"unknown generator '{name}'; expected one of {', '.join(REGISTRY)}")
-    module, _, attr = REGISTRY[name].partition(":")
+    found = registry()
+    if not found:
+        raise ConfigError(
+            f"no generators are registered (entry-point group '{ENTRY_POINT_GROUP}'); "
+            "install qcalo with pip install -e . (or pip install qcalo)"
+        )
+    if name not in found:
+        raise ConfigError(f"unknown generator '{name}'; expected one of {', '.join(sorted(found))}")
     try:
-        return getattr(importlib.import_module(module), attr)
+        cls = found[name].load()
     except (ImportError, AttributeError) as exc:
         raise ConfigError(f"generator '{name}' is registered but cannot be loaded: {exc}") from None
+    if not (isinstance(cls, type) and issubclass(cls, GanPlugin)):
+        raise ConfigError(f"generator '{name}' ({found[name].value}) is not a qcalo.plugins.GanPlugin")
+    return cls
 
 
 class GanPlugin:
@@ -49,7 +56,7 @@ class GanPlugin:
     """
 
     name = "base"
-    defaults: dict[str, Any] = {}  # plug-in specific config keys and their defaults
+    defaults: dict[str, Any] = {}  # the plug-in's own (model) config keys and their defaults
     view: View | None = None  # a reduced generator's view of the showers (validation reduces to it)
     not_exportable = ""  # why ONNX cannot hold this generator ("": qcalo.export can write it)
 
@@ -59,15 +66,16 @@ class GanPlugin:
         self.calibration = calibration
 
     @classmethod
-    def calibrate(cls, config: dict[str, Any], data: ShowerData) -> dict[str, Any]:
-        """Figures taken from the training data once and kept in the checkpoint."""
+    def calibrate(cls, config: dict[str, Any], data: ShowerData, fits: dict[str, Any]) -> dict[str, Any]:
+        """Figures taken from the training data once and kept in the checkpoint; `fits` are the
+        loop's (`qcalo.fits.fit_data`) of the same data."""
         return {}
 
     def build(self) -> tuple[nn.Module, nn.Module]:
         """(generator, discriminator)."""
         raise NotImplementedError
 
-    def adapt(self, generator: nn.Module, data: ShowerData, gen: torch.Generator) -> dict[str, float]:
+    def refit_to_data(self, generator: nn.Module, data: ShowerData, gen: torch.Generator) -> dict[str, float]:
         """Called when a run starts from another run's networks (`init_from`), possibly on another
         device: refit in closed form what the data fix directly. Returns what it changed (logged)."""
         return {}
@@ -124,55 +132,3 @@ def gaussian_noise(n: int, size: int, gen: torch.Generator) -> torch.Tensor:
     """The noise of n showers, N(0, 1)^size, drawn from `gen`: one function for checkpoints and
     exported models, so the same seed gives the same showers from both."""
     return torch.randn(n, size, generator=gen)
-
-
-def fit_log_energy(energy: np.ndarray, values: np.ndarray, degree: int = 2, stat=np.mean) -> list[float]:
-    """Coefficients of a per-shower quantity's `stat` (mean, std, ...) as a polynomial in ln E
-    (highest power first), fitted to up to 20 energy bins of equal population: a smooth energy
-    dependence that generators are conditioned on, kept in their checkpoints."""
-    edges = np.unique(np.quantile(np.log(energy), np.linspace(0, 1, 21)))
-    idx = np.clip(np.searchsorted(edges, np.log(energy), "right") - 1, 0, max(len(edges) - 2, 0))
-    centres, stats = [], []
-    for b in np.unique(idx):
-        sel = idx == b
-        centres.append(np.log(energy[sel]).mean())
-        stats.append(stat(values[sel]))
-    degree = min(degree, len(centres) - 1)
-    return np.polyfit(centres, stats, degree).tolist()
-
-
-def fit_sampling_fraction(energy: np.ndarray, deposited: np.ndarray, degree: int = 2) -> list[float]:
-    """`fit_log_energy` of deposited / E, so the expected ECAL sum of a generated shower follows
-    the data (the 3DGAN's 'fit from ROOT' of the sampling fraction)."""
-    return fit_log_energy(energy, deposited / energy, degree)
-
-
-def per_shower(data: ShowerData, *observables: Callable) -> tuple[np.ndarray, ...]:
-    """(primary energies, then `observable(cells, geometry)` of every shower for each
-    observable) of a whole data set, read chunk by chunk in one pass."""
-    columns: list[list[np.ndarray]] = [[] for _ in range(len(observables) + 1)]
-    for cells, e in data.chunks():
-        columns[0].append(e)
-        for column, observable in zip(columns[1:], observables, strict=True):
-            column.append(np.asarray(observable(cells, data.geometry), dtype=np.float64))
-    return tuple(np.concatenate(c) for c in columns)
-
-
-def deposited_energies(data: ShowerData) -> tuple[np.ndarray, np.ndarray]:
-    """(primary energies, deposited energies) of a whole data set, read chunk by chunk (GeV)."""
-    return per_shower(data, total_energy)
-
-
-def data_sampling_fraction(data: ShowerData) -> list[float]:
-    """`fit_sampling_fraction` of a whole data set."""
-    return fit_sampling_fraction(*deposited_energies(data))
-
-
-def sampling_fraction(coeffs: list[float] | torch.Tensor, energy: torch.Tensor) -> torch.Tensor:
-    """Evaluate a `fit_log_energy` polynomial (e.g. the sampling fraction) at energies (GeV), in
-    torch. `coeffs` may also be a (powers, K) tensor of K polynomials, with energy (B, 1): (B, K)."""
-    x = torch.log(energy)
-    out = torch.zeros_like(x)
-    for c in coeffs:
-        out = out * x + c
-    return out

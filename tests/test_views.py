@@ -6,7 +6,6 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from qcalo.data.geometry import ecal_3dgan, parse_geometry
-from qcalo.data.transforms import Pipeline, parse_transform
 from qcalo.data.views import (
     longitudinal_profile,
     rebin,
@@ -18,34 +17,6 @@ from qcalo.data.views import (
 from qcalo.errors import ConfigError
 
 cells_st = arrays(np.float64, (4, 6), elements=st.floats(0, 1e3))
-
-
-@settings(max_examples=50, deadline=None)
-@given(cells=cells_st, power=st.floats(0.2, 3), scale=st.floats(1e-2, 1e3))
-def test_pipeline_inverts_numpy_and_torch(cells, power, scale):
-    p = Pipeline([f"cells.power={power}", f"energy.scale={scale}", f"cells.scale={scale}"])
-    energy = np.linspace(2, 500, 4)
-    c, e = p.forward(cells, energy)
-    back_c, back_e = p.inverse(c, e)
-    np.testing.assert_allclose(back_c, cells, rtol=1e-9, atol=1e-9)
-    np.testing.assert_allclose(back_e, energy, rtol=1e-12)
-    tc, te = p.forward(torch.tensor(cells), torch.tensor(energy))
-    np.testing.assert_allclose(tc.numpy(), c, rtol=1e-12)
-
-
-def test_threshold_zeroes_small_cells_and_mapping_specs():
-    p = Pipeline([{"on": "cells", "name": "threshold", "value": 1e-3}])
-    c, _ = p.forward(np.array([0.0, 5e-4, 2e-3]), None)
-    np.testing.assert_array_equal(c, [0.0, 0.0, 2e-3])
-    assert p.specs() == ["cells.threshold=0.001"]
-
-
-@pytest.mark.parametrize(
-    "spec", ["cells.power", "cell.power=2", "cells.sqrt=2", "cells.power=-1", "energy.scale=abc"]
-)
-def test_bad_transform_specs(spec):
-    with pytest.raises(ConfigError, match="transform"):
-        parse_transform(spec)
 
 
 @settings(max_examples=50, deadline=None)
