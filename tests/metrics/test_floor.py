@@ -11,6 +11,8 @@ from qcalo.metrics.binning import EnergyBins
 from qcalo.metrics.compare import with_noise_floor
 from qcalo.metrics.observables import ShowerFeatures, compute_features, longitudinal_correlation
 
+pytestmark = pytest.mark.slow  # statistically heavy (thousands of showers); still run in CI
+
 N = 2400
 
 

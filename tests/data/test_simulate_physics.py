@@ -14,6 +14,8 @@ from qcalo.data.geometry import ecal_3dgan
 from qcalo.data.simulate import simulate
 from qcalo.metrics.observables import shower_summary
 
+pytestmark = pytest.mark.slow  # statistically heavy (thousands of showers); still run in CI
+
 GEANT4 = {  # E: (Si sum / E, resolution, peak layer, mean depth, x width, cells > 0)
     5: (0.0251, 0.078, 5.95, 8.83, 1.14, 123),
     10: (0.0249, 0.060, 7.11, 9.63, 1.13, 200),

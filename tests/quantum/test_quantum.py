@@ -24,7 +24,7 @@ from qcalo.quantum.devices import fake_backend, make_device
 from qcalo.quantum.generator import QuantumGenerator
 from qcalo.train import main as train_main
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 FAST = ["batch_size=8", "val_showers=40", "val_scan_showers=20", "log_every=1", "layers=2"]
 
 
