@@ -176,10 +176,9 @@ def load_config(
                 "upgrade its checkpoint with python -m qcalo.checkpoint upgrade CHECKPOINT"
             )
         cfg.update({k: base[k] for k in cfg})
-        layers: list[tuple[str, dict[str, Any]]] = []
-    else:
-        layers = [(f"preset {p}", v) for p, v in generator_layers(name)]
-    preset_files = {p.resolve() for p, _ in generator_layers(name)} if base is None else set()
+    presets = generator_layers(name) if base is None else []
+    preset_files = {p.resolve() for p, _ in presets}
+    layers = [(f"preset {p}", v) for p, v in presets]
     layers += [(f"config file {p}", v) for p, v in file if p.resolve() not in preset_files]
     set_cfg: dict[str, Any] = {}
     for item in sets:
